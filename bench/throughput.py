@@ -8,7 +8,9 @@ For each architecture:
    images/s over the first epoch (cache build included) and over a later epoch, each timed from the epoch's first batch
    request to its last optimizer step, the validation pass timed separately; the ratio to the ceiling;
 3. the same later epoch without the cache (files decoded every epoch), to show what the cache saves;
-4. TTA inference images/s (4 augmented passes + 1 plain).
+4. TTA inference images/s (4 augmented passes + 1 plain);
+5. the input pipeline alone (one pass over the training loader with its augmentations, no model), from the cache
+   (one gather per batch, `CachedImagesDL`) and from the files (fastai's per-item path): what each can feed the GPU.
 
     python bench/throughput.py --quick                       # CPU: small images, small folder
     python bench/throughput.py --path bench/_kaggle_sized    # GPU: 224 px, 18,353 images (see --make-kaggle-sized)
@@ -64,12 +66,20 @@ def end_to_end(path, arch, size, bs, epochs, cache_dir, cache=True):
     n = timer.n[0]
     first = n/(timer.train_s[0] + (build_s if cache else 0))
     later = n/timer.train_s[-1]
+    loader = loader_only(dls.train)  # after the fit, so that the first epoch carries the cache's upload to the GPU
     dl = dls.valid
     sync(dls.device); t = time.time()
     with learn.no_bar(), learn.no_logging(): learn.tta(dl=dl, n=4)
     sync(dls.device)
     tta = len(dl.dataset)*5/(time.time() - t)
-    return dict(first_epoch=first, later_epoch=later, valid_s=timer.valid_s[-1], tta=tta, cache_build_s=build_s)
+    return dict(first_epoch=first, later_epoch=later, valid_s=timer.valid_s[-1], tta=tta, cache_build_s=build_s, loader=loader)
+
+def loader_only(dl):
+    "Images/s of one pass over `dl` with its augmentations and no model: what the input pipeline alone can feed"
+    sync(dl.device); t, n = time.time(), 0
+    for x, y in dl: n += len(x)
+    sync(dl.device)
+    return n/(time.time() - t)
 
 def build_kaggle_sized(src, dest, n=18353):
     "A folder of `n` training rows made of `src`'s photos repeated (hard links under new names)"
@@ -111,7 +121,8 @@ def main(path:str=None,                       # Kaggle-layout folder (default: s
     name = torch.cuda.get_device_name() if dev.type == 'cuda' else f'CPU ({torch.get_num_threads()} threads)'
     print(f"{time.strftime('%Y-%m-%d')}, {name}, {n} images at {size} px, batch {bs}")
     cols = ['arch', 'ceiling img/s', 'first epoch img/s (cache build incl.)', 'later epoch img/s', 'later / ceiling',
-            'later epoch img/s, no cache', 'cache speed-up', 'valid pass s', 'TTA img/s']
+            'later epoch img/s, no cache', 'cache speed-up', 'valid pass s', 'TTA img/s',
+            'loader alone img/s: cache / files']
     print('| ' + ' | '.join(cols) + ' |'); print('|' + ' --- |'*len(cols))
     for arch in archs.split(','):
         c = ceiling(arch, size, bs, steps, dev)
@@ -119,4 +130,5 @@ def main(path:str=None,                       # Kaggle-layout folder (default: s
         e = end_to_end(path, arch, size, bs, epochs, cache_dir)
         p = end_to_end(path, arch, size, bs, epochs, cache_dir, cache=False)
         print(f"| {arch} | {c:,.0f} | {e['first_epoch']:,.0f} | {e['later_epoch']:,.0f} | {e['later_epoch']/c:.0%} | "
-              f"{p['later_epoch']:,.0f} | {e['later_epoch']/p['later_epoch']:.2f}x | {e['valid_s']:.1f} | {e['tta']:,.0f} |", flush=True)
+              f"{p['later_epoch']:,.0f} | {e['later_epoch']/p['later_epoch']:.2f}x | {e['valid_s']:.1f} | {e['tta']:,.0f} | "
+              f"{e['loader']:,.0f} / {p['loader']:,.0f} |", flush=True)

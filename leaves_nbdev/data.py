@@ -14,7 +14,7 @@ from PIL import Image
 
 # %% auto #0
 __all__ = ['LeavesDataError', 'read_leaves_csv', 'check_images', 'check_leaves_folder', 'stratified_split', 'DecodedImageCache',
-           'leaves_augmentations', 'leaves_datablock', 'leaves_dls']
+           'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
 class LeavesDataError(ValueError):
@@ -108,7 +108,7 @@ class DecodedImageCache:
         self.fname = self.cache_dir/f'{self.prefix}{h.hexdigest()[:16]}.npy'
         self.built = not self.fname.exists()
         if self.built: self._build(n_workers)
-        self.array = np.load(self.fname, mmap_mode='r')
+        self.array, self._on_device = np.load(self.fname, mmap_mode='r'), {}
 
     def _load(self, o):
         try: return _load_resized(self.path/o, self.size, self.img_mode), None
@@ -132,13 +132,43 @@ class DecodedImageCache:
             if os.path.exists(tmp): os.remove(tmp)
 
     def __call__(self, row):
-        "The decoded image of a data-frame row (or an image name)"
-        name = row['image'] if not isinstance(row, str) else row
-        if name not in self.index: raise KeyError(f"{name} is not in the image cache {self.fname}")
-        return np.array(self.array[self.index[name]])
+        "The decoded image of a data-frame row (or an image name); an image outside the cache is read from its file"
+        name = row['image'] if not isinstance(row, (str, Path)) else row
+        if name in self.index: return np.array(self.array[self.index[name]])
+        fn = self.path/name  # an image the cache does not hold (a new photo): decoded as without a cache
+        if not fn.exists(): raise LeavesDataError(f"{fn}: image not found (nor in the image cache {self.fname})")
+        return _load_resized(fn, self.size, self.img_mode)
+
+    def batch(self, rows, device=None):
+        "Images `rows` (cache rows) as one uint8 `N x C x size x size` tensor on `device`: one gather, no per-image work"
+        src = self._source(device)
+        x = src[torch.as_tensor(rows).to(src.device, non_blocking=True)]
+        x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        return x.contiguous().to(device or 'cpu', non_blocking=True)
+
+    def _source(self, device):
+        "The array to gather from: a copy in GPU memory when it fits in a quarter of what is free, else the memory map"
+        device = torch.device(device or 'cpu')
+        if device.type == 'cuda':
+            if device not in self._on_device:
+                free = torch.cuda.mem_get_info(device)[0]
+                self._on_device[device] = self._upload(device) if self.array.nbytes < free/4 else None
+            if self._on_device[device] is not None: return self._on_device[device]
+        return _MemmapRows(self.array)
+
+    def _upload(self, device, chunk=1024):
+        t = torch.empty(self.array.shape, dtype=torch.uint8, device=device)
+        for i in range(0, len(t), chunk): t[i:i+chunk] = torch.from_numpy(np.array(self.array[i:i+chunk]))
+        return t
 
     def __len__(self): return len(self.images)
     def __repr__(self): return f'DecodedImageCache({len(self)} images, {self.size}px {self.img_mode}, {self.fname})'
+
+class _MemmapRows:
+    "Rows of a memory-mapped array gathered with numpy (torch cannot wrap a read-only map), as a tensor"
+    device = torch.device('cpu')
+    def __init__(self, array): self.array = array
+    def __getitem__(self, rows): return torch.from_numpy(self.array[rows.numpy()])
 
 # %% ../nbs/00_data.ipynb #5f978324
 def leaves_augmentations(aug='fastai', size=224):
@@ -159,6 +189,41 @@ def leaves_datablock(path, size=224, aug='fastai', splitter=None, vocab=None, im
                      batch_tfms=leaves_augmentations(aug, size) + L(extra_batch_tfms))
 
 # %% ../nbs/00_data.ipynb #3d1eaa08
+class CachedImagesDL(TfmdDL):
+    "A `TfmdDL` whose batches are gathered whole from a `DecodedImageCache` (item transforms are the cache's resize)"
+    def __init__(self, dataset=None, image_cache=None, **kwargs):
+        self.image_cache, self._lookup = image_cache, None
+        super().__init__(dataset, **kwargs)
+
+    def new(self, dataset=None, cls=None, **kwargs):
+        res = super().new(dataset, cls, **kwargs)
+        if isinstance(res, CachedImagesDL): res.image_cache = self.image_cache
+        return res
+
+    def cache_rows(self):
+        "Cache row and label index of each item, or None when an item or a label is not in the cache"
+        ds = self.dataset
+        if self._lookup is not None and self._lookup[0] is ds: return self._lookup[1]
+        items, res = getattr(ds, 'items', None), None
+        if self.image_cache is not None and isinstance(items, pd.DataFrame) and 'image' in items:
+            index, has_y = self.image_cache.index, len(getattr(ds, 'tls', [])) > 1
+            o2i = ds.tls[1].vocab.o2i if has_y else {}
+            if all(o in index for o in items.image) and (not has_y or all(o in o2i for o in items.label)):
+                res = (tensor([index[o] for o in items.image]), tensor([o2i[o] for o in items.label]) if has_y else None)
+        self._lookup = ds, res
+        return res
+
+    def create_batches(self, samps):
+        lookup = self.cache_rows()
+        if lookup is None: yield from super().create_batches(samps); return
+        rows, labels = lookup
+        img_type = TensorImageBW if self.image_cache.img_mode == 'L' else TensorImage
+        for b in self.chunkify(samps):
+            b = tensor(list(b))
+            x = img_type(self.image_cache.batch(rows[b], self.device))
+            yield (x,) if labels is None else (x, TensorCategory(labels[b].to(x.device)))
+
+# %% ../nbs/00_data.ipynb #4605ceae
 def leaves_dls(path, size=224, bs=64, valid_pct=0.2, seed=42, aug='fastai', img_mode='RGB', splits=None,
                vocab=None, check=True, cache=False, num_workers=None, device=None, extra_batch_tfms=None, **kwargs) -> DataLoaders:
     "`DataLoaders` for the leaves folder at `path`, with a stratified shuffled split (or the given `splits`)"
@@ -175,6 +240,7 @@ def leaves_dls(path, size=224, bs=64, valid_pct=0.2, seed=42, aug='fastai', img_
                                   cache_dir=None if cache is True else cache)
     dblock = leaves_datablock(path, size, aug, IndexSplitter(splits[1]), vocab, img_mode, extra_batch_tfms, get_x)
     cuda = (device or default_device()).type == 'cuda'
+    if cache: kwargs, num_workers = dict(dl_type=CachedImagesDL, image_cache=get_x, **kwargs), 0  # a batch is one gather
     if num_workers is None: num_workers = 0 if not cuda else min(8, defaults.cpus)
     if cuda and num_workers: kwargs = dict(pin_memory=True, persistent_workers=True, **kwargs)
     dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, device=device, **kwargs)

@@ -7,7 +7,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/predict.html.md"""
 # %% ../nbs/06_predict.ipynb #d70a248f
 from __future__ import annotations
 from fastai.vision.all import *
-from .data import LeavesDataError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache
+from .data import LeavesDataError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache, CachedImagesDL
 from .models import leaves_learner
 from .train import read_leaves_model
 
@@ -25,8 +25,8 @@ def load_leaves_learner(model, path, bs=64, num_workers=None, cache=False) -> Le
     norm = Normalize.from_stats(*r['normalize']) if r.get('normalize') else None
     get_x = DecodedImageCache(path, test.image, r['size'], r.get('img_mode', 'RGB'), cache_dir=None if cache is True else cache) if cache else None
     dblock = leaves_datablock(path, r['size'], r.get('aug', 'fastai'), lambda items: ([0], [0]), vocab, r.get('img_mode', 'RGB'), norm, get_x)
-    if num_workers is None: num_workers = 0 if default_device().type == 'cpu' else min(8, defaults.cpus)
-    dls = dblock.dataloaders(first, bs=bs, num_workers=num_workers)
+    if num_workers is None: num_workers = 0 if default_device().type == 'cpu' or cache else min(8, defaults.cpus)
+    dls = dblock.dataloaders(first, bs=bs, num_workers=num_workers, **(dict(dl_type=CachedImagesDL, image_cache=get_x) if cache else {}))
     learn = leaves_learner(dls, r['arch'], pretrained=False, head=r.get('head', 'fastai'), normalize=False,
                            n_in=1 if r.get('img_mode') == 'L' else 3, loss_func=CrossEntropyLossFlat())
     learn.model.load_state_dict(d['state'])
