@@ -8,7 +8,6 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/train.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
-from fastai.distributed import *
 import gzip, json, os, sys, time, tempfile, warnings, contextlib
 from .data import leaves_dls, read_leaves_csv
 from .models import leaves_learner
@@ -117,6 +116,13 @@ def _bars_wanted(bars):
     return IN_NOTEBOOK or sys.stdout.isatty()
 
 # %% ../nbs/05_train.ipynb #17539731
+def _distributed(learn):
+    "fastai's `distrib_ctx` when `accelerate launch` started several processes (Accelerate is imported only then)"
+    if num_distrib() <= 1: return contextlib.nullcontext()
+    try: import accelerate, fastai.distributed  # adds Learner.distrib_ctx
+    except ImportError as e: raise ImportError(f"Started on {num_distrib()} processes, which needs Accelerate ({e}): pip install accelerate") from None
+    return learn.distrib_ctx()
+
 def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam',
                mom=0.9, wd=None, label_smoothing=0.1, mixup=0., pretrained='auto', weights=None, head='fastai',
                aug='fastai', normalize=True, img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, seed=42,
@@ -149,7 +155,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
         fit_cbs = [saver, history] + L(cbs)
         ctx = learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext()
         if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
-        dist = learn.distrib_ctx() if num_distrib() > 1 else contextlib.nullcontext()
+        dist = _distributed(learn)
         with ctx, dist:
             t_lr = time.time()
             if lr is None:
