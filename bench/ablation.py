@@ -5,6 +5,7 @@ Prints one row per variant: what changed, validation accuracy, lr_find and train
 recipe is chosen: on the validation split only, never on test labels.
 
     python bench/ablation.py --path ../shared/data/leafsnap53 --quick      # CPU: 64 px, 1 frozen + 1 SGDR epoch
+    python bench/ablation.py --size 64 --variants "default,lr_find minimum"  # the default's whole schedule at 64 px
 """
 import time, warnings
 from pathlib import Path
@@ -26,12 +27,16 @@ VARIANTS = {
 def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder
          variants:str=None,                     # comma-separated variant names (default: all)
          quick:store_true=False,                # 64 px, one SGDR cycle (a CPU budget)
+         size:int=None,                         # image size (overrides the default's, and --quick's)
+         n_cycles:int=None,                     # SGDR cycles (overrides the default's, and --quick's)
          seed:int=42,                           # random seed (the same split for every variant)
          out:str='bench/_results/ablation'):    # output folder
     "Train the default recipe and one-change variants; print validation accuracy and seconds"
     warnings.simplefilter('ignore')
     names = variants.split(',') if variants else list(VARIANTS)
     budget = dict(size=64, n_cycles=1) if quick else {}
+    if size: budget['size'] = size
+    if n_cycles: budget['n_cycles'] = n_cycles
     rows = []
     for name in names:
         t0 = time.time()
@@ -40,6 +45,6 @@ def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder
         rows.append(dict(variant=name, valid_accuracy=round(r['valid_accuracy'], 4), lr=f"{r['lr']:.2e}",
                          lr_find_s=r['lr_find_seconds'], total_s=round(time.time() - t0, 1)))
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU ({torch.get_num_threads()} threads)'
-    print(f"\n{time.strftime('%Y-%m-%d')}, {dev}, {path}{' (quick)' if quick else ''}")
+    print(f"\n{time.strftime('%Y-%m-%d')}, {dev}, {path}, {budget or 'the default budget'}")
     print('| ' + ' | '.join(rows[0]) + ' |'); print('|' + ' --- |'*len(rows[0]))
     for r in rows: print('| ' + ' | '.join(map(str, r.values())) + ' |')

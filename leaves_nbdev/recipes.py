@@ -43,13 +43,26 @@ def _plain_fastai(path, arch='mobilenet_v2', size=224, bs=64, epochs=15, seed=42
     t0 = time.time()
     with learn.no_bar(): lr = find_lr(learn, 'valley', Path(out)/'lr_find.png', num_it=lr_find_iters, show=False)
     t_lr = time.time() - t0
-    with learn.no_bar(): learn.fine_tune(epochs, lr)
+    clock = _EpochClock(t0)
+    with learn.no_bar(): learn.fine_tune(epochs, lr, cbs=clock)
     learn.leaves_result = dict(valid_accuracy=float(learn.validate()[1]), lr=lr, lr_find_seconds=t_lr,
-                               train_seconds=time.time() - t0 - t_lr, epochs=epochs + 1, n_train=len(dls.train_ds))
+                               train_seconds=time.time() - t0 - t_lr, epochs=epochs + 1, n_train=len(dls.train_ds),
+                               elapsed=[o[0] for o in clock.rows], accuracy=[o[1] for o in clock.rows])
     return learn
 
+class _EpochClock(Callback):
+    "Seconds since `t0` (lr_find included) and validation accuracy at the end of each epoch; measures, changes nothing"
+    order = Recorder.order + 1
+    def __init__(self, t0): self.t0, self.rows = t0, []
+    def after_epoch(self): self.rows.append((time.time() - self.t0, float(self.recorder.log[self.recorder.metric_names.index('accuracy')])))
+
+def _seconds_to(elapsed, accuracy, target):
+    "Seconds (lr_find included) until the validation accuracy first reached `target`, or None"
+    hit = [t for t, a in zip(elapsed, accuracy) if a >= target]
+    return round(hit[0], 1) if hit else None
+
 # %% ../nbs/10_recipes.ipynb #849b7502
-def fit_recipe(path, recipe='default', quick=False, out='leaves_out', seed=42, **overrides) -> dict:
+def fit_recipe(path, recipe='default', quick=False, out='leaves_out', seed=42, target=0.995, **overrides) -> dict:
     "Train `recipe` on the folder `path`, predict its test set and write a submission; return the run's figures"
     if recipe not in RECIPES: raise ValueError(f"recipe={recipe!r}: expected one of {list(RECIPES)}")
     kw = {**RECIPES[recipe], **(dict(size=64, n_cycles=1, cycle_len=1, epochs=1) if quick else {}), **overrides}
@@ -60,10 +73,12 @@ def fit_recipe(path, recipe='default', quick=False, out='leaves_out', seed=42, *
         if recipe == 'seed': kw['splits'] = first_rows_split(len(read_leaves_csv(path)))
         learn = fit_leaves(path, seed=seed, out=out, bars=False, **kw)
         h = pd.read_csv(out/'history.csv')
-        res = dict(learn.leaves_result, epochs=len(h), train_seconds=float(h.seconds.sum()), n_train=len(learn.dls.train_ds))
+        res = dict(learn.leaves_result, epochs=len(h), train_seconds=float(h.seconds.sum()), n_train=len(learn.dls.train_ds),
+                   elapsed=list(learn.leaves_result['lr_find_seconds'] + h.seconds.cumsum()), accuracy=list(h.accuracy))
     t1 = time.time()
     sub = write_submission(predict_leaves(learn, path, tta=tta), path, out/'submission.csv') if (Path(path)/'test.csv').exists() else None
     return dict(recipe=recipe, arch=learn.leaves_arch['arch'], epochs=res['epochs'], valid_accuracy=res['valid_accuracy'],
                 lr_find_seconds=round(res['lr_find_seconds'], 1), train_seconds=round(res['train_seconds'], 1),
                 images_per_second=round(res['n_train']*res['epochs']/max(res['train_seconds'], 1e-9)),
+                seconds_to_target=_seconds_to(res['elapsed'], res['accuracy'], target),
                 predict_seconds=round(time.time() - t1, 1), device=str(default_device()), submission=sub)
