@@ -3,7 +3,7 @@
 #   bash bench/gpu_run.sh [all|recipes|throughput]
 # installs the wheels, then runs the benchmarks, the baselines (seed and plain fastai) in the same call as the package
 # default. What comes back (under $OUT, at most 8 files): gpu.txt, leafsnap.log, submission_<recipe>.csv (3),
-# throughput.log, and ablation.log with ABLATION=1. Environment: RECIPES (default seed,fastai,default), ARCHS
+# optimizer.log, throughput.log, and ablation.log with ABLATION=1. Environment: RECIPES (default seed,fastai,default), ARCHS
 # (default mobilenet_v2,resnet50).
 # Estimated on an H100/H200: wheels 10 s, recipes 3-4 min, throughput 3-4 min (the 18,353-image cache build included):
 # run the stages in separate calls if one call's limit is short.
@@ -28,5 +28,6 @@ fi
 if [[ $STAGE == all || $STAGE == throughput ]]; then
   P=/tmp/kaggle_sized
   if [ -n "$Q" ]; then P=$B/leafsnap53; else python3 bench/throughput.py --make-kaggle-sized $B/leafsnap53 --path $P; fi
+  python3 bench/optimizer.py --archs ${ARCHS:-mobilenet_v2,resnet50} 2>&1 | tee $O/optimizer.log
   python3 bench/throughput.py --path $P --archs ${ARCHS:-mobilenet_v2,resnet50} --cache-dir /tmp/leaves_cache $Q 2>&1 | tee $O/throughput.log
 fi

@@ -4,7 +4,8 @@
 For each architecture:
 1. ceiling: images/s of SGD training steps on a synthetic batch already on the device (bf16 autocast + channels_last
    on a GPU, fp32 on the CPU): no input pipeline at all;
-2. end to end: `fit_leaves`' own pipeline (decoded-image cache, GPU batch augmentation, mixed precision) on a folder:
+2. end to end: `fit_leaves`' own pipeline (decoded-image cache, GPU batch augmentation, mixed precision, PyTorch's
+   fused SGD through `torch_optimizer`) on a folder:
    images/s over the first epoch (cache build included) and over a later epoch, each timed from the epoch's first batch
    request to its last optimizer step, the validation pass timed separately; the ratio to the ceiling;
 3. the same later epoch without the cache (files decoded every epoch), to show what the cache saves;
@@ -19,11 +20,12 @@ import os, time, shutil, tempfile, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import call_parse, store_true
-from fastai.vision.all import Callback, accuracy, CrossEntropyLossFlat, SGD, partial, set_seed
+from fastai.vision.all import Callback, accuracy, CrossEntropyLossFlat, set_seed
 from fastai.callback.channelslast import ChannelsLast
 from leaves_nbdev.data import leaves_dls, read_leaves_csv
 from leaves_nbdev.models import leaves_learner, TORCHVISION_ARCHS
 from leaves_nbdev.synthetic import make_synthetic_leaves
+from leaves_nbdev.train import torch_optimizer
 
 def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize()
@@ -59,7 +61,7 @@ def end_to_end(path, arch, size, bs, epochs, cache_dir, cache=True):
     t0 = time.time()
     dls = leaves_dls(path, size=size, bs=bs, cache=cache_dir if cache else False, check=False)
     build_s = time.time() - t0
-    learn = leaves_learner(dls, arch, pretrained=False, metrics=accuracy, loss_func=CrossEntropyLossFlat(), opt_func=partial(SGD, mom=0.9))
+    learn = leaves_learner(dls, arch, pretrained=False, metrics=accuracy, loss_func=CrossEntropyLossFlat(), opt_func=torch_optimizer('sgd'))
     if dls.device.type == 'cuda': learn.to_bf16(); learn.add_cb(ChannelsLast())
     timer = EpochTimer()
     with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3, cbs=timer)

@@ -147,4 +147,5 @@ d = { 'settings': { 'branch': 'main',
                                     'leaves_nbdev.train.fit_leaves': ('train.html#fit_leaves', 'leaves_nbdev/train.py'),
                                     'leaves_nbdev.train.plot_history': ('train.html#plot_history', 'leaves_nbdev/train.py'),
                                     'leaves_nbdev.train.read_leaves_model': ('train.html#read_leaves_model', 'leaves_nbdev/train.py'),
-                                    'leaves_nbdev.train.save_leaves_model': ('train.html#save_leaves_model', 'leaves_nbdev/train.py')}}}
+                                    'leaves_nbdev.train.save_leaves_model': ('train.html#save_leaves_model', 'leaves_nbdev/train.py'),
+                                    'leaves_nbdev.train.torch_optimizer': ('train.html#torch_optimizer', 'leaves_nbdev/train.py')}}}

@@ -15,7 +15,8 @@ from .lr_find import find_lr
 from .record import experiment_run
 
 # %% auto #0
-__all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'fit_leaves']
+__all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'torch_optimizer',
+           'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #e02e7be5
 def _normalize_stats(dls):
@@ -99,6 +100,14 @@ def plot_history(history, fname=None, show=True):
     return fig
 
 # %% ../nbs/05_train.ipynb #59300ea8
+def torch_optimizer(opt='adam', mom=0.9, sqr_mom=0.99, eps=1e-5, fused='auto'):
+    "A fastai `opt_func`: PyTorch's AdamW ('adam') or SGD with momentum ('sgd'), fused on a GPU, via `OptimWrapper`"
+    if opt not in ('sgd', 'adam'): raise ValueError(f"opt={opt!r}: expected 'sgd' or 'adam'")
+    kw = dict(fused=True) if (torch.cuda.is_available() if fused == 'auto' else fused) else {}
+    if opt == 'sgd': return partial(OptimWrapper, opt=torch.optim.SGD, momentum=mom, **kw)
+    return partial(OptimWrapper, opt=torch.optim.AdamW, betas=(mom, sqr_mom), eps=eps, **kw)
+
+# %% ../nbs/05_train.ipynb #b7063cba
 def _precision(precision):
     if precision == 'auto':
         if not torch.cuda.is_available(): return 'fp32'
@@ -115,7 +124,7 @@ def _bars_wanted(bars):
     from fastprogress.fastprogress import IN_NOTEBOOK
     return IN_NOTEBOOK or sys.stdout.isatty()
 
-# %% ../nbs/05_train.ipynb #17539731
+# %% ../nbs/05_train.ipynb #a1764d57
 def _distributed(learn):
     "fastai's `distrib_ctx` when `accelerate launch` started several processes (Accelerate is imported only then)"
     if num_distrib() <= 1: return contextlib.nullcontext()
@@ -139,7 +148,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
     with experiment_run((out/'runs.db' if record is True else Path(record)) if record else None, 'train', params) as run:
         dls = leaves_dls(path, size=size, bs=bs, valid_pct=valid_pct, seed=seed, aug=aug, img_mode=img_mode, splits=splits,
                          check=check, cache=cache, num_workers=num_workers)
-        opt_func = partial(SGD, mom=mom) if opt == 'sgd' else partial(Adam, mom=mom)
+        opt_func = torch_optimizer(opt, mom)
         loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
         learn = leaves_learner(dls, arch, pretrained=pretrained, weights=weights, head=head, normalize=normalize,
                                n_in=1 if img_mode == 'L' else 3, loss_func=loss, opt_func=opt_func, metrics=accuracy,
