@@ -24,7 +24,7 @@ def _normalize_stats(dls):
     for t in dls.after_batch:
         if isinstance(t, Normalize): return [t.mean.flatten().tolist(), t.std.flatten().tolist()]
 
-def save_leaves_model(learn:Learner, fname) -> Path:
+def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
     "Write `learn`'s weights, vocabulary and recipe to the gzip file `fname`, atomically"
     fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
     recipe = {**getattr(learn, 'leaves_recipe', {}), **getattr(learn, 'leaves_arch', {}), 'normalize': _normalize_stats(learn.dls)}
@@ -32,7 +32,7 @@ def save_leaves_model(learn:Learner, fname) -> Path:
              vocab=[str(o) for o in learn.dls.vocab], recipe=recipe)
     fd, tmp = tempfile.mkstemp(dir=fname.parent, suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=6) as f: torch.save(d, f)
+        with os.fdopen(fd, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=compresslevel) as f: torch.save(d, f)
         os.replace(tmp, fname)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
