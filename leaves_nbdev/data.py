@@ -161,6 +161,13 @@ class DecodedImageCache:
         for i in range(0, len(t), chunk): t[i:i+chunk] = torch.from_numpy(np.array(self.array[i:i+chunk]))
         return t
 
+    def __getstate__(self):  # `learn.export()` pickles the DataLoaders: the file name travels, not the gigabytes
+        return {k: v for k, v in self.__dict__.items() if k not in ('array', '_on_device')}
+    def __setstate__(self, d):
+        self.__dict__.update(d, _on_device={})
+        self.array = np.load(self.fname, mmap_mode='r') if self.fname.exists() else None
+        if self.array is None: self.index = {}  # no cache on this machine: every image is read from its file
+
     def __len__(self): return len(self.images)
     def __repr__(self): return f'DecodedImageCache({len(self)} images, {self.size}px {self.img_mode}, {self.fname})'
 
