@@ -61,6 +61,7 @@ def leaves_train(
     wd:float=None,                  # weight decay; omitted: fastai's default
     label_smoothing:float=0.1,      # label smoothing epsilon (0 for plain cross-entropy)
     mixup:float=0.,                 # mixup alpha (0: off)
+    cutmix:float=0.,                # cutmix alpha (0: off)
     pretrained:str='auto',          # ImageNet weights: auto, true, false
     weights:str=None,               # a local ImageNet weights file for arch
     head:str='fastai',              # classifier head: fastai or seed
@@ -79,7 +80,7 @@ def leaves_train(
 ):
     "Train on a Kaggle-layout folder, then predict its test set and write a validated submission.csv"
     learn = fit_leaves(path, arch=arch, size=size, bs=bs, n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult,
-                       lr=lr, suggest=suggest, opt=opt, mom=mom, wd=wd, label_smoothing=label_smoothing, mixup=mixup,
+                       lr=lr, suggest=suggest, opt=opt, mom=mom, wd=wd, label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix,
                        pretrained=_pretrained(pretrained), weights=weights, head=head, aug=None if aug == 'none' else aug,
                        normalize=normalize, img_mode=img_mode, freeze_epochs=freeze_epochs, valid_pct=valid_pct,
                        seed=seed, precision=precision, snapshots=snapshots, cache=_cache(cache), out=out)

@@ -133,7 +133,7 @@ def _distributed(learn):
     return learn.distrib_ctx()
 
 def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam',
-               mom=0.9, wd=None, label_smoothing=0.1, mixup=0., pretrained='auto', weights=None, head='fastai',
+               mom=0.9, wd=None, label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None, head='fastai',
                aug='fastai', normalize=True, img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, seed=42,
                suggest='valley', precision='auto', channels_last='auto', out='leaves_out', snapshots=False,
                record=True, bars=None, show=False, check=True, cache='auto', num_workers=None, lr_find_iters=100, cbs=None) -> Learner:
@@ -152,7 +152,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
         loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
         learn = leaves_learner(dls, arch, pretrained=pretrained, weights=weights, head=head, normalize=normalize,
                                n_in=1 if img_mode == 'L' else 3, loss_func=loss, opt_func=opt_func, metrics=accuracy,
-                               wd=wd, path=out, cbs=[MixUp(mixup)] if mixup else None)
+                               wd=wd, path=out, cbs=[cb(alpha) for cb, alpha in ((MixUp, mixup), (CutMix, cutmix)) if alpha])
         learn.leaves_recipe = dict(size=size, img_mode=img_mode, aug=aug)
         if precision == 'fp16': learn.to_fp16()
         if precision == 'bf16': learn.to_bf16()
