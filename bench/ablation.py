@@ -5,7 +5,7 @@ Prints one row per variant: what changed, validation accuracy of the best epoch,
 lr_find and total seconds. This is how the default recipe is chosen: on the validation split only, never on test labels.
 
     python bench/ablation.py --path ../shared/data/leafsnap53 --quick        # CPU: 64 px, 1 frozen + 1 SGDR epoch
-    python bench/ablation.py --size 64 --variants "default,lr_find minimum"  # the default's whole schedule at 64 px
+    python bench/ablation.py --size 64 --variants "default,lr_find valley"   # the default's whole schedule at 64 px
     python bench/ablation.py                                                 # GPU: every variant at the default budget
 """
 import inspect, time, warnings
@@ -23,7 +23,7 @@ VARIANTS = {
     'no augmentation': dict(aug=None),
     'SGD momentum .9': dict(opt='sgd'),
     'no frozen epoch': dict(freeze_epochs=0),
-    'lr_find minimum': dict(suggest='minimum'),
+    'lr_find valley': dict(suggest='valley'),
     'lr_find steep': dict(suggest='steep'),
     'mixup 0.2': dict(mixup=0.2),
     'cutmix 1.0': dict(cutmix=1.0),

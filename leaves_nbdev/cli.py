@@ -55,7 +55,7 @@ def leaves_train(
     cycle_len:int=1,                # epochs in the first cycle
     cycle_mult:int=2,               # each cycle is this many times longer than the one before
     lr:float=None,                  # learning rate; omitted: chosen by lr_find
-    suggest:str='valley',           # lr_find suggestion method: valley, slide, minimum, steep
+    suggest:str='minimum',          # lr_find suggestion method: valley, slide, minimum, steep
     opt:str='adam',                 # optimizer: adam or sgd (with momentum)
     mom:float=0.9,                  # momentum (SGD) or beta1 (Adam)
     wd:float=None,                  # weight decay; omitted: fastai's default
@@ -99,7 +99,7 @@ def leaves_lr_find(
     arch:str='mobilenet_v2',        # architecture name
     size:int=224,                   # image size in pixels
     bs:int=64,                      # batch size
-    suggest:str='valley',           # suggestion method: valley, slide, minimum, steep
+    suggest:str='minimum',          # suggestion method: valley, slide, minimum, steep
     pretrained:str='auto',          # ImageNet weights: auto, true, false
     weights:str=None,               # a local ImageNet weights file for arch
     num_it:int=100,                 # iterations of the learning-rate sweep
