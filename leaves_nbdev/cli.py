@@ -14,7 +14,7 @@ from typing import Annotated
 from fastcore.script import call_parse, bool_arg, store_true
 from .data import leaves_dls
 from .models import leaves_learner
-from .lr_find import find_lr, LR_SUGGESTIONS
+from .lr_find import find_lr, auto_suggestion
 from .train import fit_leaves
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
@@ -55,7 +55,7 @@ def leaves_train(
     cycle_len:int=1,                # epochs in the first cycle
     cycle_mult:int=2,               # each cycle is this many times longer than the one before
     lr:float=None,                  # learning rate; omitted: chosen by lr_find
-    suggest:str='minimum',          # lr_find suggestion method: valley, slide, minimum, steep
+    suggest:str='auto',             # lr_find suggestion: auto (minimum if pretrained, else valley), valley, slide, minimum, steep
     opt:str='adam',                 # optimizer: adam or sgd (with momentum)
     mom:float=0.9,                  # momentum (SGD) or beta1 (Adam)
     wd:float=None,                  # weight decay; omitted: fastai's default
@@ -99,7 +99,7 @@ def leaves_lr_find(
     arch:str='mobilenet_v2',        # architecture name
     size:int=224,                   # image size in pixels
     bs:int=64,                      # batch size
-    suggest:str='minimum',          # suggestion method: valley, slide, minimum, steep
+    suggest:str='auto',             # suggestion: auto (minimum if pretrained, else valley), valley, slide, minimum, steep
     pretrained:str='auto',          # ImageNet weights: auto, true, false
     weights:str=None,               # a local ImageNet weights file for arch
     num_it:int=100,                 # iterations of the learning-rate sweep
@@ -110,6 +110,7 @@ def leaves_lr_find(
     set_seed(seed, reproducible=True)
     dls = leaves_dls(path, size=size, bs=bs, seed=seed)
     learn = leaves_learner(dls, arch, pretrained=_pretrained(pretrained), weights=weights)
+    if suggest == 'auto': suggest = auto_suggestion(learn)
     with learn.no_bar(): lr = find_lr(learn, suggest, Path(out)/'lr_find.png', num_it=num_it, show=False)
     print(f"{suggest}: {lr:.3g}  (plot: {Path(out)/'lr_find.png'})")
     return lr

@@ -9,15 +9,20 @@ from __future__ import annotations
 from fastai.vision.all import *
 
 # %% auto #0
-__all__ = ['LR_SUGGESTIONS', 'find_lr']
+__all__ = ['LR_SUGGESTIONS', 'auto_suggestion', 'find_lr']
 
 # %% ../nbs/03_lr_find.ipynb #00a037a9
 LR_SUGGESTIONS = dict(valley=SuggestionMethod.Valley, slide=SuggestionMethod.Slide,
                       minimum=SuggestionMethod.Minimum, steep=SuggestionMethod.Steep)
 
+def auto_suggestion(learn:Learner) -> str:
+    "The suggestion method `suggest='auto'` means: 'minimum' for a pretrained model, 'valley' for one trained from scratch"
+    return 'minimum' if getattr(learn, 'leaves_arch', {}).get('pretrained') else 'valley'
+
 def find_lr(learn:Learner, suggest='valley', fname=None, start_lr=1e-7, end_lr=10, num_it=100, show=True) -> float:
     "Run `learn.lr_find`, save its plot to `fname` (if given) and return the rate that method `suggest` chooses"
-    if suggest not in LR_SUGGESTIONS: raise ValueError(f"suggest={suggest!r}: expected one of {list(LR_SUGGESTIONS)}")
+    if suggest == 'auto': suggest = auto_suggestion(learn)
+    if suggest not in LR_SUGGESTIONS: raise ValueError(f"suggest={suggest!r}: expected 'auto' or one of {list(LR_SUGGESTIONS)}")
     res = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=True, suggest_funcs=(LR_SUGGESTIONS[suggest],))
     lr = float(getattr(res, suggest))
     fig = plt.gcf()

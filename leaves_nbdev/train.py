@@ -11,7 +11,7 @@ from fastai.callback.channelslast import ChannelsLast
 import gzip, json, os, sys, time, tempfile, warnings, contextlib
 from .data import leaves_dls, read_leaves_csv
 from .models import leaves_learner
-from .lr_find import find_lr
+from .lr_find import find_lr, auto_suggestion
 from .record import experiment_run
 
 # %% auto #0
@@ -135,7 +135,7 @@ def _distributed(learn):
 def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam',
                mom=0.9, wd=None, label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None, head='fastai',
                aug='fastai', normalize=True, img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, seed=42,
-               suggest='minimum', precision='auto', channels_last='auto', out='leaves_out', snapshots=False,
+               suggest='auto', precision='auto', channels_last='auto', out='leaves_out', snapshots=False,
                record=True, bars=None, show=False, check=True, cache='auto', num_workers=None, lr_find_iters=100, cbs=None) -> Learner:
     "Train a leaf classifier on the Kaggle-layout folder `path`; write the model, history, curves and lr_find plot to `out`"
     params = {k: v for k, v in locals().items() if k not in ('cbs',)}
@@ -168,6 +168,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
         with ctx, dist:
             t_lr = time.time()
             if lr is None:
+                if suggest == 'auto': suggest = auto_suggestion(learn)
                 lr = find_lr(learn, suggest, out/'lr_find.png', num_it=lr_find_iters, show=show)
                 print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
             t_lr = time.time() - t_lr
