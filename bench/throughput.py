@@ -122,7 +122,7 @@ def main(path:str=None,                       # Kaggle-layout folder (default: s
     n = len(read_leaves_csv(path))
     name = torch.cuda.get_device_name() if dev.type == 'cuda' else f'CPU ({torch.get_num_threads()} threads)'
     print(f"{time.strftime('%Y-%m-%d')}, {name}, {n} images at {size} px, batch {bs}")
-    cols = ['arch', 'ceiling img/s', 'first epoch img/s (cache build incl.)', 'later epoch img/s', 'later / ceiling',
+    cols = ['arch', 'ceiling img/s', 'cache build s', 'first epoch img/s (cache build incl.)', 'later epoch img/s', 'later / first', 'later / ceiling',
             'later epoch img/s, no cache', 'cache speed-up', 'valid pass s', 'TTA img/s',
             'loader alone img/s: cache / files']
     print('| ' + ' | '.join(cols) + ' |'); print('|' + ' --- |'*len(cols))
@@ -131,6 +131,7 @@ def main(path:str=None,                       # Kaggle-layout folder (default: s
         shutil.rmtree(cache_dir, ignore_errors=True)
         e = end_to_end(path, arch, size, bs, epochs, cache_dir)
         p = end_to_end(path, arch, size, bs, epochs, cache_dir, cache=False)
-        print(f"| {arch} | {c:,.0f} | {e['first_epoch']:,.0f} | {e['later_epoch']:,.0f} | {e['later_epoch']/c:.0%} | "
+        print(f"| {arch} | {c:,.0f} | {e['cache_build_s']:.1f} | {e['first_epoch']:,.0f} | {e['later_epoch']:,.0f} | "
+              f"{e['later_epoch']/e['first_epoch']:.2f}x | {e['later_epoch']/c:.0%} | "
               f"{p['later_epoch']:,.0f} | {e['later_epoch']/p['later_epoch']:.2f}x | {e['valid_s']:.1f} | {e['tta']:,.0f} | "
               f"{e['loader']:,.0f} / {p['loader']:,.0f} |", flush=True)
