@@ -249,7 +249,8 @@ def leaves_dls(path, size=224, bs=64, valid_pct=0.2, seed=42, aug='fastai', img_
     cuda = (device or default_device()).type == 'cuda'
     if cache: kwargs, num_workers = dict(dl_type=CachedImagesDL, image_cache=get_x, **kwargs), 0  # a batch is one gather
     if num_workers is None: num_workers = 0 if not cuda else min(8, defaults.cpus)
-    if cuda and num_workers: kwargs = dict(pin_memory=True, persistent_workers=True, **kwargs)
+    # pinned memory for the workers' batches; no `persistent_workers`: fastai's DataLoader starts new workers every epoch anyway
+    if cuda and num_workers: kwargs = dict(pin_memory=True, **kwargs)
     dls = dblock.dataloaders(df, bs=bs, num_workers=num_workers, device=device, **kwargs)
     dls.split, dls.df, dls.cache = splits, df, get_x
     return dls
