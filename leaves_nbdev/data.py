@@ -13,12 +13,19 @@ import pandas as pd
 from PIL import Image
 
 # %% auto #0
-__all__ = ['LeavesDataError', 'read_leaves_csv', 'check_images', 'check_leaves_folder', 'stratified_split', 'DecodedImageCache',
-           'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL', 'leaves_dls']
+__all__ = ['LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'read_leaves_csv', 'check_images', 'check_leaves_folder',
+           'stratified_split', 'DecodedImageCache', 'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL',
+           'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
-class LeavesDataError(ValueError):
-    "A leaves folder that cannot be used as it is; the message names the file and the rows at fault."
+class LeavesError(Exception):
+    "Base of the errors the package raises about what it was given (data, arguments, files); the CLI prints them as one line."
+
+class LeavesDataError(LeavesError, ValueError):
+    "A leaves folder or file that cannot be used as it is; the message names the file and the rows at fault."
+
+class LeavesArgumentError(LeavesError, ValueError):
+    "An argument that cannot work, found before any expensive step; the message names the argument and its value."
 
 def _lines(idxs, most=10):
     "Describe data-frame positions `idxs` as CSV line numbers (the header is line 1)"
