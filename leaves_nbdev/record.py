@@ -6,7 +6,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/record.html.md"""
 
 # %% ../nbs/04_record.ipynb #d1ab7b5c
 from __future__ import annotations
-import sqlite3, json, time, uuid, subprocess, sys, os, datetime
+import sqlite3, json, time, uuid, subprocess, sys, os, datetime, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import pandas as pd
@@ -15,15 +15,27 @@ import pandas as pd
 __all__ = ['record_run', 'experiment_run', 'leaderboard']
 
 # %% ../nbs/04_record.ipynb #37e6ffae
+_COLUMNS = ('run_id', 'kind', 'started', 'duration_s', 'status', 'git_commit', 'command', 'arch', 'params', 'valid_accuracy', 'files',
+            'last_valid_accuracy')
 _SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT, started TEXT, duration_s REAL, status TEXT, git_commit TEXT, command TEXT,
-    arch TEXT, params TEXT, valid_accuracy REAL, files TEXT)"""
+    arch TEXT, params TEXT, valid_accuracy REAL, files TEXT, last_valid_accuracy REAL)"""
+_ADDED = {'last_valid_accuracy': 'REAL'}  # columns added since the first schema: added to an older database on connect
 
 def _connect(db):
     db = Path(db); db.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(db, timeout=60)
-    con.execute('PRAGMA journal_mode=WAL')
-    con.execute(_SCHEMA)
+    try:
+        con.execute('PRAGMA journal_mode=WAL')
+        con.execute(_SCHEMA)
+        have = {r[1] for r in con.execute('PRAGMA table_info(runs)')}
+        for col, typ in _ADDED.items():
+            if col in have: continue
+            try:
+                with con: con.execute(f'ALTER TABLE runs ADD COLUMN {col} {typ}')
+            except sqlite3.OperationalError as e:  # another process added it first
+                if 'duplicate column' not in str(e): raise
+    except BaseException: con.close(); raise
     return con
 
 def _command():
@@ -36,37 +48,59 @@ def _git_commit():
     except Exception: return None
 
 # %% ../nbs/04_record.ipynb #6447a75d
-def record_run(db, kind:str, params:dict, valid_accuracy=None, duration_s=None, files=(), status='done', started=None, command=None) -> str:
-    "Append one run to the SQLite database `db` and return its run id"
-    run_id = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    row = (run_id, kind, started or datetime.datetime.now().isoformat(timespec='seconds'), duration_s, status, _git_commit(),
-           command or _command(), str(params.get('arch', '')),
-           json.dumps(params, default=str, sort_keys=True), valid_accuracy, json.dumps([str(f) for f in files]))
+def _new_run_id(): return f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+def _write_row(db, row:dict):
+    "Insert `row` into the runs table of `db`, or replace the row of the same `run_id`, in one transaction"
     con = _connect(db)
     try:
-        with con: con.execute('INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)', row)
+        with con: con.execute(f"INSERT OR REPLACE INTO runs ({', '.join(row)}) VALUES ({', '.join('?'*len(row))})", tuple(row.values()))
     finally: con.close()
+
+def _run_row(run_id, kind, params, valid_accuracy, duration_s, files, status, started, command, last_valid_accuracy):
+    return dict(run_id=run_id, kind=kind, started=started or datetime.datetime.now().isoformat(timespec='seconds'), duration_s=duration_s,
+                status=status, git_commit=_git_commit(), command=command or _command(), arch=str(params.get('arch', '')),
+                params=json.dumps(params, default=str, sort_keys=True), valid_accuracy=valid_accuracy,
+                files=json.dumps([str(f) for f in files]), last_valid_accuracy=last_valid_accuracy)
+
+def record_run(db, kind:str, params:dict, valid_accuracy=None, duration_s=None, files=(), status='done', started=None, command=None,
+               last_valid_accuracy=None) -> str:
+    "Append one run to the SQLite database `db` and return its run id"
+    run_id = _new_run_id()
+    _write_row(db, _run_row(run_id, kind, params, valid_accuracy, duration_s, files, status, started, command, last_valid_accuracy))
     return run_id
 
 # %% ../nbs/04_record.ipynb #f2581e97
 class _Run:
-    def __init__(self, **kw): self.valid_accuracy, self.files, self.run_id = None, [], None; self.__dict__.update(kw)
+    def __init__(self, **kw):
+        self.valid_accuracy, self.last_valid_accuracy, self.files, self.run_id = None, None, [], None
+        self.__dict__.update(kw)
+
+def _try_write(db, row, when):
+    "Write `row` to `db`; warn (naming `db` and the error) instead of raising when it cannot be written"
+    try: _write_row(db, row); return True
+    except Exception as e:
+        warnings.warn(f"{db}: could not record the run {row['run_id']} at its {when} ({type(e).__name__}: {e}); the run itself is not affected",
+                      stacklevel=3)
+        return False
 
 @contextmanager
 def experiment_run(db, kind:str, params:dict, command=None):
-    "Time the body of the `with` block and record it in `db`; set `.valid_accuracy` and `.files` on what it yields"
-    run, t0 = _Run(), time.time()
+    "Record the body of the `with` block in `db` as it starts and as it ends; set `.valid_accuracy`, `.last_valid_accuracy` and `.files` on what it yields"
+    run, t0 = _Run(run_id=_new_run_id() if db is not None else None), time.time()
     started, status = datetime.datetime.now().isoformat(timespec='seconds'), 'done'
+    row = lambda status, duration: _run_row(run.run_id, kind, params, run.valid_accuracy, duration, run.files, status, started, command,
+                                            run.last_valid_accuracy)
+    if db is not None: _try_write(db, row('running', None), 'start')
     try: yield run
     except KeyboardInterrupt: status = 'interrupted'; raise
     except BaseException as e: status = f'failed: {type(e).__name__}'; raise
     finally:
-        if db is not None:
-            run.run_id = record_run(db, kind, params, run.valid_accuracy, round(time.time()-t0, 2), run.files, status, started, command)
+        if db is not None: _try_write(db, row(status, round(time.time()-t0, 2)), 'end')
 
 # %% ../nbs/04_record.ipynb #97782b5d
 def leaderboard(db, kind=None) -> pd.DataFrame:
-    "The runs in `db` (of `kind`, if given), best validation accuracy first, newest first among equals"
+    "The runs in `db` (of `kind`, if given), every column (`valid_accuracy`: best epoch, `last_valid_accuracy`: last), best first, newest first among equals"
     if not Path(db).exists(): raise FileNotFoundError(f"{db}: no experiment record there yet")
     con = _connect(db)
     try:
