@@ -8,14 +8,18 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/data.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from concurrent.futures import ThreadPoolExecutor
-import hashlib, json, tempfile
+from pathlib import PurePosixPath, PureWindowsPath
+import hashlib, io, json, re, tempfile
 import pandas as pd
-from PIL import Image
+from contextlib import contextmanager
+from PIL import Image, ImageOps
+try: import fcntl
+except ImportError: fcntl = None  # Windows: the cache build is not locked
 
 # %% auto #0
 __all__ = ['LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'read_leaves_csv', 'check_images', 'check_leaves_folder',
-           'stratified_split', 'DecodedImageCache', 'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL',
-           'leaves_dls']
+           'stratified_split', 'GivenSplitter', 'PILImageUpright', 'PILImageBWUpright', 'DecodedImageCache',
+           'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL', 'check_data_args', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
 class LeavesError(Exception):
@@ -34,8 +38,13 @@ def _lines(idxs, most=10):
     return s + (f' and {len(idxs)-most} more' if len(idxs) > most else '')
 
 # %% ../nbs/00_data.ipynb #41d26180
+def _outside(name:str) -> bool:
+    "True when the image path `name` is absolute (POSIX or Windows, drive included) or uses '..'"
+    return (PurePosixPath(name).is_absolute() or bool(PureWindowsPath(name).drive) or name.startswith(('/', '\\'))
+            or '..' in re.split(r'[/\\]', name))
+
 def read_leaves_csv(path, fname='train.csv', cols=('image','label')) -> pd.DataFrame:
-    "Read `path/fname` as strings, checking that it has `cols`, rows, no blank cells and no image listed twice"
+    "Read `path/fname` as strings, checking that it has `cols`, rows, no blank cells, no image listed twice and no image outside `path`"
     fn = Path(path)/fname
     if not fn.exists(): raise LeavesDataError(f"{fn}: file not found")
     try: df = pd.read_csv(fn, dtype=str, keep_default_na=False)
@@ -46,6 +55,10 @@ def read_leaves_csv(path, fname='train.csv', cols=('image','label')) -> pd.DataF
     df = df[list(cols)]
     blank = np.flatnonzero(df.apply(lambda c: c.str.strip().eq('')).any(axis=1).values)
     if len(blank): raise LeavesDataError(f"{fn}: empty cell(s) on line(s) {_lines(blank)}")
+    if 'image' in df:
+        out = np.flatnonzero(df['image'].map(_outside).values)
+        if len(out): raise LeavesDataError(f"{fn}: image path(s) outside the folder on line(s) {_lines(out)}, e.g. {df['image'].iloc[out[0]]!r} "
+                                           f"(an image path is relative to {fn.parent}, with no '..')")
     dup = df['image'].duplicated(keep=False)
     if dup.any():
         first = df.loc[dup,'image'].iloc[0]
@@ -95,9 +108,39 @@ def stratified_split(labels, valid_pct=0.2, seed=42):
     valid = np.sort(np.array(valid, dtype=int))
     return np.setdiff1d(np.arange(len(labels)), valid), valid
 
+# %% ../nbs/00_data.ipynb #72f83601
+class GivenSplitter:
+    "A fastai splitter returning the given `train_idx` and `valid_idx` as they are (a class, not a lambda: `learn.export()` pickles it)"
+    def __init__(self, train_idx, valid_idx): self.train_idx, self.valid_idx = [int(i) for i in train_idx], [int(i) for i in valid_idx]
+    def __call__(self, items): return L(self.train_idx), L(self.valid_idx)
+    def __repr__(self): return f'GivenSplitter({len(self.train_idx)} train, {len(self.valid_idx)} valid)'
+
+# %% ../nbs/00_data.ipynb #288aee49
+def _open_upright(fn, mode=None) -> Image.Image:
+    "Open and load the image file `fn` (a path or bytes) turned upright by its EXIF orientation, converted to `mode`"
+    if isinstance(fn, bytes): fn = io.BytesIO(fn)
+    with Image.open(fn) as im:
+        im = ImageOps.exif_transpose(im)  # a loaded copy, turned when the orientation tag says so
+    return im.convert(mode) if mode else im
+
+class PILImageUpright(PILImage):
+    "A `PILImage` whose files are opened upright (EXIF orientation applied); arrays and images are taken as they are"
+    @classmethod
+    def create(cls, fn, **kwargs):
+        if isinstance(fn, (str, Path, bytes)): fn = _open_upright(fn, **merge(cls._open_args, kwargs))
+        return super().create(fn)
+
+class PILImageBWUpright(PILImageBW):
+    "A `PILImageBW` (one channel) whose files are opened upright (EXIF orientation applied)"
+    @classmethod
+    def create(cls, fn, **kwargs):
+        if isinstance(fn, (str, Path, bytes)): fn = _open_upright(fn, **merge(cls._open_args, kwargs))
+        return super().create(fn)
+
 # %% ../nbs/00_data.ipynb #ef5be52f
 def _load_resized(fn, size, img_mode):
-    with Image.open(fn) as im: return np.asarray(im.convert(img_mode).resize((size, size), Image.BILINEAR))
+    "The image file `fn` upright, in `img_mode`, resized (squished) to `size` x `size`, as a uint8 array"
+    return np.asarray(_open_upright(fn, img_mode).resize((size, size), Image.BILINEAR))
 
 class DecodedImageCache:
     "Images of a Kaggle-layout folder decoded once, resized to `size`, kept in a memory-mapped array; use as `get_x`"
@@ -106,25 +149,45 @@ class DecodedImageCache:
         self.index = {o: i for i, o in enumerate(self.images)}
         missing = [o for o in self.images if not (self.path/o).exists()]
         if missing: raise LeavesDataError(f"{self.path}: {len(missing)} image(s) missing, e.g. {missing[:5]}")
-        h = hashlib.sha1(f'{size}|{img_mode}'.encode())
+        # which cache (this folder, this image list, size, mode) and which version of it (the files' sizes and times)
+        which = hashlib.sha1('\n'.join([str(self.path.resolve())] + self.images).encode()).hexdigest()[:12]
+        version = hashlib.sha1(f'{size}|{img_mode}'.encode())
         for o in self.images:
             st = (self.path/o).stat()
-            h.update(f'{o}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
+            version.update(f'{o}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
         self.cache_dir = Path(cache_dir or Path.home()/'.cache'/'leaves_nbdev')
-        self.prefix = f'{self.path.resolve().name}_{size}px_{img_mode}_'
-        self.fname = self.cache_dir/f'{self.prefix}{h.hexdigest()[:16]}.npy'
-        self.built = not self.fname.exists()
-        if self.built: self._build(n_workers)
+        self.prefix = f'{self.path.resolve().name}_{which}_{size}px_{img_mode}_'
+        self.fname = self.cache_dir/f'{self.prefix}{version.hexdigest()[:16]}.npy'
+        self.built = False
+        if not self.fname.exists():
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            with self._locked():  # another process building the same cache: wait for it, then read what it built
+                self.built = not self.fname.exists()
+                if self.built: self._build(n_workers)
         self.array, self._on_device = np.load(self.fname, mmap_mode='r'), {}
+
+    @contextmanager
+    def _locked(self):
+        "Hold an exclusive lock on the `.lock` file of this folder and image list (blocking)"
+        with open(self.cache_dir/f'{self.prefix}lock', 'a') as f:
+            if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
+            try: yield
+            finally:
+                if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _files(self, suffix):
+        "The files of this folder and image list in the cache folder that end with `suffix` (no glob: a folder name may hold `[`)"
+        return [o for o in self.cache_dir.iterdir() if o.name.startswith(self.prefix) and o.name.endswith(suffix)]
 
     def _load(self, o):
         try: return _load_resized(self.path/o, self.size, self.img_mode), None
         except Exception as e: return None, f'{o} is unreadable ({type(e).__name__}: {e})'
 
     def _build(self, n_workers):
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        "Decode into a temporary file and rename it; called holding the lock"
+        for stale in self._files('.npy.tmp'): stale.unlink()  # left by a killed build
         shape = (len(self.images), self.size, self.size) + ((3,) if self.img_mode == 'RGB' else ())
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix='.npy.tmp'); os.close(fd)
+        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=self.prefix, suffix='.npy.tmp'); os.close(fd)
         try:
             arr, bad = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape), []
             with ThreadPoolExecutor(n_workers) as ex:
@@ -133,8 +196,9 @@ class DecodedImageCache:
                     else: arr[i] = a
             del arr
             if bad: raise LeavesDataError(f"{self.path}: {len(bad)} image(s) cannot be used: {'; '.join(bad[:10])}")
-            for old in self.cache_dir.glob(f'{self.prefix}*.npy'): old.unlink()  # caches of earlier versions of the images
             os.replace(tmp, self.fname)
+            for old in self._files('.npy'):  # earlier versions of the same folder and image list
+                if old != self.fname: old.unlink(missing_ok=True)
         finally:
             if os.path.exists(tmp): os.remove(tmp)
 
@@ -191,12 +255,12 @@ def leaves_augmentations(aug='fastai', size=224):
     if aug == 'fastai': return aug_transforms(size=None)
     if aug == 'seed': return [Flip(p=0.5), Rotate(max_deg=5, p=1.), Brightness(max_lighting=0.3, p=1.),
                               Contrast(max_lighting=0.3, p=1.), Saturation(max_lighting=0.2, p=1.)]
-    raise ValueError(f"aug={aug!r}: expected 'fastai', 'seed' or None")
+    raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'seed' or None ('none')")
 
 # %% ../nbs/00_data.ipynb #b56db158
 def leaves_datablock(path, size=224, aug='fastai', splitter=None, vocab=None, img_mode='RGB', extra_batch_tfms=None, get_x=None):
-    "A `DataBlock` reading a Kaggle-layout leaves folder at `path` (images from files, or from `get_x`, e.g. a cache)"
-    img_cls = PILImageBW if img_mode == 'L' else PILImage
+    "A `DataBlock` reading a Kaggle-layout leaves folder at `path` (images from files, upright, or from `get_x`, e.g. a cache)"
+    img_cls = PILImageBWUpright if img_mode == 'L' else PILImageUpright
     return DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock(vocab=vocab)),
                      get_x=get_x or ColReader('image', pref=f'{Path(path)}{os.sep}'), get_y=ColReader('label'),
                      splitter=splitter, item_tfms=Resize(size, method='squish'),
@@ -237,22 +301,57 @@ class CachedImagesDL(TfmdDL):
             x = img_type(self.image_cache.batch(rows[b], self.device))
             yield (x,) if labels is None else (x, TensorCategory(labels[b].to(x.device)))
 
+# %% ../nbs/00_data.ipynb #b6724a91
+def _is_int(o): return isinstance(o, (int, np.integer)) and not isinstance(o, (bool, np.bool_))
+
+def check_data_args(size=224, bs=64, valid_pct=0.2, aug='fastai', img_mode='RGB'):
+    "Raise `LeavesArgumentError` naming the first of `size`, `bs`, `valid_pct`, `aug`, `img_mode` that cannot work"
+    if not _is_int(size) or size < 8: raise LeavesArgumentError(f"size={size!r}: expected a whole number of pixels, at least 8")
+    if not _is_int(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of images, at least 1")
+    if isinstance(valid_pct, (bool, np.bool_)) or not isinstance(valid_pct, (int, float, np.integer, np.floating)) or not 0 <= valid_pct < 1:
+        raise LeavesArgumentError(f"valid_pct={valid_pct!r}: expected a fraction from 0 (no validation set) up to, not including, 1")
+    if aug not in ('fastai', 'seed', None, 'none'): raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'seed' or None ('none')")
+    if img_mode not in ('RGB', 'L'): raise LeavesArgumentError(f"img_mode={img_mode!r}: expected 'RGB' or 'L' (grayscale)")
+
 # %% ../nbs/00_data.ipynb #4605ceae
+def _check_splits(splits, n):
+    "`splits` as two lists of ints, checked against `n` rows: in range, no row in both, something to train on"
+    if len(splits) != 2: raise LeavesArgumentError(f"splits: expected (train_idx, valid_idx), got {len(splits)} lists")
+    trn, val = ([int(i) for i in s] for s in splits)
+    out = [i for i in trn + val if not 0 <= i < n]
+    if out: raise LeavesArgumentError(f"splits: row(s) {out[:10]} out of range for train.csv's {n} rows")
+    both = sorted(set(trn) & set(val))
+    if both: raise LeavesArgumentError(f"splits: {len(both)} row(s) in both the training and the validation list, e.g. {both[:10]}")
+    if not trn: raise LeavesArgumentError("splits: the training list is empty")
+    return trn, val
+
+def _no_valid_error(fn, labels, valid_pct):
+    "The error for a stratified split with `valid_pct` > 0 that gives no validation image: name the classes and their sizes"
+    counts = pd.Series(labels).value_counts().sort_values()
+    desc = ', '.join(f'{c!r}: {k}' for c, k in counts.iloc[:10].items()) + (f' and {len(counts)-10} more' if len(counts) > 10 else '')
+    return LeavesDataError(f"{fn}: valid_pct={valid_pct} gives no validation image: a class gives round(valid_pct x its images), "
+                           f"keeping at least one for training (a class of one image gives none), and these classes are too small "
+                           f"(images per class: {desc}); use valid_pct=0 to train on every image without validation"
+                           + (", or a larger valid_pct" if counts.max() > 1 else ""))
+
 def leaves_dls(path, size=224, bs=64, valid_pct=0.2, seed=42, aug='fastai', img_mode='RGB', splits=None,
                vocab=None, check=True, cache=False, num_workers=None, device=None, extra_batch_tfms=None, **kwargs) -> DataLoaders:
-    "`DataLoaders` for the leaves folder at `path`, with a stratified shuffled split (or the given `splits`)"
+    "`DataLoaders` for the leaves folder at `path`, with a stratified shuffled split (or exactly the given `splits`)"
+    check_data_args(size, bs, valid_pct, aug, img_mode)
     path = Path(path)
     # with a cache, building it decodes (and so checks) every image: no second decoding pass
     df = check_leaves_folder(path, test=False, images=not cache)[0] if check else read_leaves_csv(path)
-    if splits is None: splits = stratified_split(df['label'].values, valid_pct, seed)
-    splits = [list(map(int, s)) for s in splits]
+    if splits is None:
+        splits = stratified_split(df['label'].values, valid_pct, seed)
+        if valid_pct > 0 and not len(splits[1]): raise _no_valid_error(path/'train.csv', df['label'], valid_pct)
+    splits = list(_check_splits(splits, len(df)))
     get_x = None
     if cache:
         test = read_leaves_csv(path, 'test.csv', cols=('image',)).image if (path/'test.csv').exists() else []
         seen = set(df.image)
         get_x = DecodedImageCache(path, list(df.image) + [o for o in test if o not in seen], size, img_mode,
                                   cache_dir=None if cache is True else cache)
-    dblock = leaves_datablock(path, size, aug, IndexSplitter(splits[1]), vocab, img_mode, extra_batch_tfms, get_x)
+    dblock = leaves_datablock(path, size, aug, GivenSplitter(*splits), vocab, img_mode, extra_batch_tfms, get_x)
     cuda = (device or default_device()).type == 'cuda'
     if cache: kwargs, num_workers = dict(dl_type=CachedImagesDL, image_cache=get_x, **kwargs), 0  # a batch is one gather
     if num_workers is None: num_workers = 0 if not cuda else min(8, defaults.cpus)
