@@ -9,10 +9,12 @@ from __future__ import annotations
 from fastai.vision.all import *
 import gzip, warnings
 from torchvision.models import get_model_weights
+from .data import LeavesError, LeavesDataError, LeavesArgumentError
 
 # %% auto #0
 __all__ = ['TORCHVISION_ARCHS', 'N_FEATURES', 'EFFICIENTNET_LITE', 'EfficientNetLiteBody', 'seed_head',
-           'PretrainedWeightsUnavailable', 'load_weights_file', 'hub_weights_path', 'imagenet_state', 'leaves_learner']
+           'PretrainedWeightsUnavailable', 'load_weights_file', 'hub_weights_path', 'imagenet_state',
+           'check_model_args', 'leaves_learner']
 
 # %% ../nbs/02_models.ipynb #af87d1ca
 TORCHVISION_ARCHS = dict(resnet18=models.resnet18, resnet34=models.resnet34, resnet50=models.resnet50,
@@ -56,15 +58,17 @@ def seed_head(arch:str, n_out:int) -> nn.Module:
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), *bn, nn.Linear(nf, n_out))
 
 # %% ../nbs/02_models.ipynb #3928c938
-class PretrainedWeightsUnavailable(RuntimeError):
+class PretrainedWeightsUnavailable(LeavesError, RuntimeError):
     "ImageNet weights were asked for but are neither in the torch hub cache nor downloadable"
 
 def load_weights_file(fn) -> dict:
     "State dict stored in `fn` (`.pth`/`.pt`, optionally gzip-compressed), loading tensors only"
     fn = Path(fn)
-    if not fn.exists(): raise FileNotFoundError(f"weights file {fn} not found")
-    with (gzip.open(fn, 'rb') if fn.suffix == '.gz' else open(fn, 'rb')) as f:
-        sd = torch.load(f, map_location='cpu', weights_only=True)
+    if not fn.exists(): raise LeavesDataError(f"weights file {fn} not found")
+    try:
+        with (gzip.open(fn, 'rb') if fn.suffix == '.gz' else open(fn, 'rb')) as f:
+            sd = torch.load(f, map_location='cpu', weights_only=True)
+    except Exception as e: raise LeavesDataError(f"weights file {fn} cannot be read as a state dict ({type(e).__name__}: {e})") from None
     for k in ('state_dict', 'model', 'state'):
         if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]
     return sd
@@ -113,10 +117,22 @@ def _timm_names():
     return set(timm.list_models())
 
 # %% ../nbs/02_models.ipynb #eed8007f
+def check_model_args(arch:str, head='fastai', pretrained='auto', weights=None):
+    "Raise `LeavesArgumentError` for an architecture, head, `pretrained` or weights file that cannot work, before any data is read"
+    if head not in ('fastai', 'seed'): raise LeavesArgumentError(f"head={head!r}: expected 'fastai' or 'seed'")
+    if pretrained not in (True, False, 'auto'): raise LeavesArgumentError(f"pretrained={pretrained!r}: expected True, False or 'auto'")
+    if arch not in TORCHVISION_ARCHS:
+        names = _timm_names()
+        if names is None or arch not in names:
+            raise LeavesArgumentError(f"arch={arch!r} is not one of {list(TORCHVISION_ARCHS)}" +
+                                      (" and not a timm model name" if names is not None else " (install timm for more architectures)"))
+        if head == 'seed': raise LeavesArgumentError(f"head='seed' exists for the seed's torchvision architectures only, not {arch!r}")
+    if weights is not None and not Path(weights).exists(): raise LeavesDataError(f"weights file {weights} not found")
+
 @delegates(vision_learner)
 def leaves_learner(dls, arch:str='resnet18', pretrained='auto', weights=None, head='fastai', **kwargs) -> Learner:
     "A `vision_learner` for `arch` (a torchvision name above, or a timm name) with offline-safe weights"
-    if head not in ('fastai', 'seed'): raise ValueError(f"head={head!r}: expected 'fastai' or 'seed'")
+    check_model_args(arch, head, pretrained, weights)
     want = pretrained or weights is not None
     if arch in TORCHVISION_ARCHS:
         state = None
@@ -131,11 +147,6 @@ def leaves_learner(dls, arch:str='resnet18', pretrained='auto', weights=None, he
         elif arch in EFFICIENTNET_LITE: kwargs.setdefault('custom_head', create_head(N_FEATURES[arch], get_c(dls)))
         learn = vision_learner(dls, _arch_with_state(fn, state) if state is not None else fn, pretrained=state is not None, **kwargs)
     else:
-        names = _timm_names()
-        if names is None or arch not in names:
-            raise ValueError(f"arch={arch!r} is not one of {list(TORCHVISION_ARCHS)}" +
-                             (" and not a timm model name" if names is not None else " (install timm for more architectures)"))
-        if head == 'seed': raise ValueError("head='seed' exists for the seed's torchvision architectures only")
         if weights is not None: kwargs['pretrained_cfg_overlay'] = dict(file=str(weights))
         try: learn = vision_learner(dls, arch, pretrained=bool(want), **kwargs)
         except Exception as e:
