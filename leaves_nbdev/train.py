@@ -9,26 +9,32 @@ from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
 import gzip, json, os, sys, time, tempfile, warnings, contextlib
-from .data import leaves_dls, read_leaves_csv
-from .models import leaves_learner
-from .lr_find import find_lr, auto_suggestion
+from .data import leaves_dls, read_leaves_csv, check_data_args, LeavesDataError, LeavesArgumentError
+from .models import leaves_learner, check_model_args
+from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .record import experiment_run
 
 # %% auto #0
-__all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'torch_optimizer',
-           'fit_leaves']
+__all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history',
+           'DecayGroupsOptimWrapper', 'torch_optimizer', 'fit_sgdr_any_mult', 'check_fit_args', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #e02e7be5
+def _unwrap(model):
+    "The model inside a `DistributedDataParallel` wrapper (what `accelerate launch` trains), or `model`"
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
 def _normalize_stats(dls):
-    "Mean and std of the `Normalize` in `dls.after_batch` as lists, or None"
-    for t in dls.after_batch:
+    "Mean and std of the `Normalize` in the training loader's `after_batch` as lists, or None"
+    dl = dls.train
+    dl = getattr(dl, 'dl', dl)  # under Accelerate the loaders are wrapped in a `DistributedDL`
+    for t in dl.after_batch:
         if isinstance(t, Normalize): return [t.mean.flatten().tolist(), t.std.flatten().tolist()]
 
 def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
     "Write `learn`'s weights, vocabulary and recipe to the gzip file `fname`, atomically"
     fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
     recipe = {**getattr(learn, 'leaves_recipe', {}), **getattr(learn, 'leaves_arch', {}), 'normalize': _normalize_stats(learn.dls)}
-    d = dict(format='leaves_nbdev/1', state={k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
+    d = dict(format='leaves_nbdev/1', state={k: v.detach().cpu() for k, v in _unwrap(learn.model).state_dict().items()},
              vocab=[str(o) for o in learn.dls.vocab], recipe=recipe)
     fd, tmp = tempfile.mkstemp(dir=fname.parent, suffix='.tmp')
     try:
@@ -41,33 +47,36 @@ def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
 def read_leaves_model(fname) -> dict:
     "The dict saved by `save_leaves_model` (`state`, `vocab`, `recipe`), read without unpickling arbitrary objects"
     fname = Path(fname)
-    if not fname.exists(): raise FileNotFoundError(f"model file {fname} not found")
+    if not fname.exists(): raise LeavesDataError(f"model file {fname} not found")
     try:
         with gzip.open(fname, 'rb') as f: d = torch.load(f, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"{fname} is not a leaves_nbdev model file ({type(e).__name__}: {e})") from None
-    if not isinstance(d, dict) or d.get('format') != 'leaves_nbdev/1': raise ValueError(f"{fname} is not a leaves_nbdev model file")
+    except Exception as e: raise LeavesDataError(f"{fname} is not a leaves_nbdev model file ({type(e).__name__}: {e})") from None
+    if not isinstance(d, dict) or d.get('format') != 'leaves_nbdev/1': raise LeavesDataError(f"{fname} is not a leaves_nbdev model file")
     return d
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
-    "Save the model to `fname` whenever `monitor` improves, snapshots at `snapshot_epochs`, and reload the best at the end"
+    "Save the model to `fname` whenever `monitor` improves (every epoch when `monitor` is None), snapshots at `snapshot_epochs`, and reload the kept model at the end"
     order = TrackerCallback.order + 1
     def __init__(self, fname, monitor='accuracy', snapshot_epochs=(), snapshot_fmt='snapshot_{}.pt.gz', reset_on_fit=False):
-        super().__init__(monitor=monitor, reset_on_fit=reset_on_fit)
+        self.keep_last = monitor is None
+        super().__init__(monitor='train_loss' if self.keep_last else monitor, reset_on_fit=reset_on_fit)
         self.fname, self.snapshot_epochs, self.snapshot_fmt = Path(fname), set(snapshot_epochs), snapshot_fmt
         self.best_epoch, self.snapshots, self.n_epochs = None, [], 0
 
     def after_epoch(self):
         "Epochs are counted across fits (a frozen phase, then SGDR), as in `history.csv`"
-        super().after_epoch()
+        if not self.keep_last: super().after_epoch()
         epoch, self.n_epochs = self.n_epochs, self.n_epochs + 1
+        if self.keep_last or self.new_best: self.best_epoch = epoch
         if rank_distrib() != 0: return  # under Accelerate, one process writes
-        if self.new_best: self.best_epoch = epoch; save_leaves_model(self.learn, self.fname)
+        if self.keep_last or self.new_best: save_leaves_model(self.learn, self.fname)
         if epoch in self.snapshot_epochs:
             self.snapshots.append(save_leaves_model(self.learn, self.fname.parent/self.snapshot_fmt.format(epoch)))
 
     def after_fit(self):
-        if self.fname.exists(): self.learn.model.load_state_dict(read_leaves_model(self.fname)['state'])
+        distrib_barrier()  # under Accelerate, the first process has finished writing
+        if self.fname.exists(): _unwrap(self.learn.model).load_state_dict(read_leaves_model(self.fname)['state'])
 
 # %% ../nbs/05_train.ipynb #c82e5d63
 class LeavesHistory(Callback):
@@ -77,21 +86,34 @@ class LeavesHistory(Callback):
     def before_fit(self): self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self, 'gather_preds')
     def after_epoch(self):
         names = self.recorder.metric_names[1:-1]
-        row = dict(phase=self.phase, epoch=len(self.rows), **{n: float(v) for n, v in zip(names, self.recorder.log[1:-1])},
+        row = dict(phase=self.phase, epoch=len(self.rows), **{n: float(v) for n, v in zip(names, self.recorder.log[1:-1]) if v is not None},
                    lr=float(self.opt.hypers[-1]['lr']), seconds=round(time.time() - self.recorder.start_epoch, 2))
         self.rows.append(row)
-        self.fname.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(self.rows).to_csv(self.fname, index=False)
+        if rank_distrib() != 0: return  # under Accelerate, one process writes and prints
+        self.write()
         if self.lines: print('  '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}' for k, v in row.items()), flush=True)
+
+    def write(self, kept_epoch=None):
+        "Rewrite the CSV; after training, `kept_epoch` marks the epoch whose model was kept (column `kept`)"
+        self.fname.parent.mkdir(parents=True, exist_ok=True)
+        df = pd.DataFrame(self.rows)
+        if kept_epoch is not None: df['kept'] = df.epoch.eq(kept_epoch)
+        df.to_csv(self.fname, index=False)
 
 # %% ../nbs/05_train.ipynb #0f1b45a0
 def plot_history(history, fname=None, show=True):
     "Plot losses and accuracy per epoch from a history CSV (or data frame), saving the figure to `fname`"
     df = pd.read_csv(history) if not isinstance(history, pd.DataFrame) else history
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
-    a1.plot(df.epoch, df.train_loss, 'o-', label='train'); a1.plot(df.epoch, df.valid_loss, 'o-', label='valid')
+    a1.plot(df.epoch, df.train_loss, 'o-', label='train')
+    if 'valid_loss' in df: a1.plot(df.epoch, df.valid_loss, 'o-', label='valid')
     a1.set_xlabel('epoch'); a1.set_title('loss'); a1.legend()
-    a2.plot(df.epoch, df.accuracy, 'o-', color='C2'); a2.set_xlabel('epoch'); a2.set_title(f'validation accuracy (best {df.accuracy.max():.4f})')
+    if 'accuracy' in df:
+        a2.plot(df.epoch, df.accuracy, 'o-', color='C2'); a2.set_xlabel('epoch')
+        best = df.accuracy.idxmax()
+        a2.plot(df.epoch[best], df.accuracy[best], '*', ms=14, color='C3', label=f'best epoch {df.epoch[best]}: {df.accuracy[best]:.4f}')
+        a2.set_title(f'validation accuracy (last epoch {df.accuracy.iloc[-1]:.4f})'); a2.legend(loc='lower right')
+    else: a2.set_title('no validation split'); a2.axis('off')
     for a in (a1, a2):
         for e in df.epoch[df.phase.ne(df.phase.shift()) & (df.index > 0)]: a.axvline(e - .5, color='grey', ls=':')
     fig.tight_layout()
@@ -100,19 +122,48 @@ def plot_history(history, fname=None, show=True):
     return fig
 
 # %% ../nbs/05_train.ipynb #59300ea8
-def torch_optimizer(opt='adam', mom=0.9, sqr_mom=0.99, eps=1e-5, fused='auto'):
-    "A fastai `opt_func`: PyTorch's AdamW ('adam') or SGD with momentum ('sgd'), fused on a GPU, via `OptimWrapper`"
-    if opt not in ('sgd', 'adam'): raise ValueError(f"opt={opt!r}: expected 'sgd' or 'adam'")
+class DecayGroupsOptimWrapper(OptimWrapper):
+    "`OptimWrapper` keeping each fastai parameter group as two PyTorch groups: weights, and norm/bias parameters (1-d) that get no weight decay unless `wd_bn_bias`"
+    def __init__(self, params, opt, wd_bn_bias=False, **kwargs):
+        groups = L(params)
+        if not isinstance(groups[0], (L, list)): groups = [groups]  # one group, not a splitter's list of groups
+        pairs = [[{'params': [p for p in g if p.ndim > 1]}, {'params': [p for p in g if p.ndim <= 1]}] for g in groups]
+        self.wd_bn_bias = wd_bn_bias
+        super().__init__(sum(pairs, []), opt, **kwargs)
+        if not wd_bn_bias:
+            for pg in self.opt.param_groups[1::2]: pg['weight_decay'] = 0.
+
+    @property
+    def hypers(self): return super().hypers[::2]  # one per fastai group: the weights' half (the other differs only in wd)
+
+    def _set_hyper(self, k, v):
+        for i, v_ in enumerate(v):
+            for j, pg in enumerate(self.opt.param_groups[2*i:2*i+2]):
+                set_item_pg(pg, self.bwd_map[k], 0. if k == 'wd' and j == 1 and not self.wd_bn_bias else v_)
+
+    @property
+    def param_lists(self):
+        pgs = self.opt.param_groups
+        return [a['params'] + b['params'] for a, b in zip(pgs[::2], pgs[1::2])]
+    @param_lists.setter
+    def param_lists(self, v):
+        for i, g in enumerate(v):
+            self.opt.param_groups[2*i]['params'] = [p for p in g if p.ndim > 1]
+            self.opt.param_groups[2*i+1]['params'] = [p for p in g if p.ndim <= 1]
+
+def torch_optimizer(opt='adam', mom=0.9, sqr_mom=0.99, eps=1e-5, fused='auto', wd_bn_bias=False):
+    "A fastai `opt_func`: PyTorch's AdamW ('adam') or SGD with momentum ('sgd'), fused on a GPU, with fastai's weight-decay groups"
+    if opt not in ('sgd', 'adam'): raise LeavesArgumentError(f"opt={opt!r}: expected 'sgd' or 'adam'")
     kw = dict(fused=True) if (torch.cuda.is_available() if fused == 'auto' else fused) else {}
-    if opt == 'sgd': return partial(OptimWrapper, opt=torch.optim.SGD, momentum=mom, **kw)
-    return partial(OptimWrapper, opt=torch.optim.AdamW, betas=(mom, sqr_mom), eps=eps, **kw)
+    if opt == 'sgd': return partial(DecayGroupsOptimWrapper, opt=torch.optim.SGD, momentum=mom, wd_bn_bias=wd_bn_bias, **kw)
+    return partial(DecayGroupsOptimWrapper, opt=torch.optim.AdamW, betas=(mom, sqr_mom), eps=eps, wd_bn_bias=wd_bn_bias, **kw)
 
 # %% ../nbs/05_train.ipynb #b7063cba
 def _precision(precision):
     if precision == 'auto':
         if not torch.cuda.is_available(): return 'fp32'
         return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
-    if precision not in ('fp32', 'fp16', 'bf16'): raise ValueError(f"precision={precision!r}: expected 'auto', 'fp32', 'fp16' or 'bf16'")
+    if precision not in ('fp32', 'fp16', 'bf16'): raise LeavesArgumentError(f"precision={precision!r}: expected 'auto', 'fp32', 'fp16' or 'bf16'")
     return precision
 
 def _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult):
@@ -124,67 +175,150 @@ def _bars_wanted(bars):
     from fastprogress.fastprogress import IN_NOTEBOOK
     return IN_NOTEBOOK or sys.stdout.isatty()
 
+def fit_sgdr_any_mult(learn:Learner, n_cycles, cycle_len, lr_max, cycle_mult=2, cbs=None):
+    "fastai's `fit_sgdr` schedule, also for `cycle_mult=1` (equal restarts), where fastai's epoch count divides by zero"
+    if learn.opt is None: learn.create_opt()
+    learn.opt.set_hyper('lr', lr_max)
+    lr_max = np.array([h['lr'] for h in learn.opt.hypers])
+    lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
+    scheds = {'lr': combine_scheds([o/sum(lens) for o in lens], [SchedCos(lr_max, 0) for _ in lens])}
+    learn.fit(sum(lens), cbs=ParamScheduler(scheds) + L(cbs))
+
 # %% ../nbs/05_train.ipynb #a1764d57
+def _broadcast_on_backend_device(self, t, rank):
+    "`DistributedDL._broadcast` where the process group's backend wants it: CUDA for nccl, the CPU for gloo (fastai's always uses CUDA)"
+    t = LongTensor(t)
+    if torch.distributed.get_backend() == 'nccl': t = t.cuda()
+    torch.distributed.broadcast(t, rank)
+    return t.cpu().tolist()
+
 def _distributed(learn):
-    "fastai's `distrib_ctx` when `accelerate launch` started several processes (Accelerate is imported only then)"
+    "fastai's `distrib_ctx` when `accelerate launch` or `torchrun` started several processes (Accelerate is imported only then)"
     if num_distrib() <= 1: return contextlib.nullcontext()
     try: import accelerate, fastai.distributed  # adds Learner.distrib_ctx
     except ImportError as e: raise ImportError(f"Started on {num_distrib()} processes, which needs Accelerate ({e}): pip install accelerate") from None
-    return learn.distrib_ctx()
+    fastai.distributed.DistributedDL._broadcast = _broadcast_on_backend_device
+    # without CUDA, Accelerate forms a (gloo) process group only when asked for the CPU; SyncBatchNorm needs CUDA
+    return learn.distrib_ctx(sync_bn=torch.cuda.is_available(), cpu=not torch.cuda.is_available())
+
+def _from_first_process(o):
+    "`o` as the first process has it (the learning rate lr_find chose there), when several processes train"
+    if num_distrib() > 1 and torch.distributed.is_initialized():
+        box = [o]; torch.distributed.broadcast_object_list(box, src=0); o = box[0]
+    return o
+
+@contextlib.contextmanager
+def _alone():
+    "Run the body as a single process (fastai reads `WORLD_SIZE` to decide whether to gather metrics across processes)"
+    ws = os.environ.get('WORLD_SIZE')
+    os.environ['WORLD_SIZE'] = '1'
+    try: yield
+    finally:
+        if ws is None: os.environ.pop('WORLD_SIZE', None)
+        else: os.environ['WORLD_SIZE'] = ws
+
+def _trainable(learn): return sum(p.requires_grad for p in learn.model.parameters())
+
+def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam', wd=None,
+                   label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None, head='fastai', aug='fastai',
+                   img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, suggest='auto', precision='auto',
+                   channels_last='auto', cache='auto', lr_find_iters=100, **kwargs):
+    "Raise `LeavesArgumentError` for any `fit_leaves` argument that cannot work, before any image is read"
+    def need(ok, name, value, what):
+        if not ok: raise LeavesArgumentError(f"{name}={value!r}: {what}")
+    check_data_args(size, bs, valid_pct, aug, img_mode)
+    check_model_args(arch, head, pretrained, weights)
+    for name, v in dict(n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult).items():
+        need(isinstance(v, (int, np.integer)) and v >= 1, name, v, 'expected a whole number >= 1')
+    need(isinstance(freeze_epochs, (int, np.integer)) and freeze_epochs >= 0, 'freeze_epochs', freeze_epochs, 'expected a whole number >= 0')
+    need(lr is None or lr > 0, 'lr', lr, 'expected a positive learning rate, or None for lr_find')
+    need(wd is None or wd >= 0, 'wd', wd, 'expected a weight decay >= 0, or None for the default')
+    need(0 <= label_smoothing < 1, 'label_smoothing', label_smoothing, 'expected 0 <= label_smoothing < 1')
+    need(mixup >= 0, 'mixup', mixup, 'expected an alpha >= 0 (0 is off)')
+    need(cutmix >= 0, 'cutmix', cutmix, 'expected an alpha >= 0 (0 is off)')
+    need(not (mixup and cutmix), 'mixup', mixup, f'mixup and cutmix={cutmix} both on; choose one')
+    need(opt in ('sgd', 'adam'), 'opt', opt, "expected 'sgd' or 'adam'")
+    need(suggest == 'auto' or suggest in LR_SUGGESTIONS, 'suggest', suggest, f"expected 'auto' or one of {list(LR_SUGGESTIONS)}")
+    need(channels_last in (True, False, 'auto'), 'channels_last', channels_last, "expected True, False or 'auto'")
+    need(isinstance(lr_find_iters, (int, np.integer)) and lr_find_iters >= 6, 'lr_find_iters', lr_find_iters, 'expected a whole number >= 6')
+    need(cache in (True, False, 'auto') or isinstance(cache, (str, Path)), 'cache', cache, "expected True, False, 'auto' or a cache folder")
+    _precision(precision)
+    if splits is not None:
+        need(len(splits) == 2 and len(splits[0]) > 0, 'splits', '...', 'expected (train_idx, valid_idx) with at least one training row')
 
 def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam',
-               mom=0.9, wd=None, label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None, head='fastai',
-               aug='fastai', normalize=True, img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, seed=42,
+               mom=0.9, wd=None, wd_bn_bias=False, label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None,
+               head='fastai', aug='fastai', normalize=True, img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, seed=42,
                suggest='auto', precision='auto', channels_last='auto', out='leaves_out', snapshots=False,
                record=True, bars=None, show=False, check=True, cache='auto', num_workers=None, lr_find_iters=100, cbs=None) -> Learner:
     "Train a leaf classifier on the Kaggle-layout folder `path`; write the model, history, curves and lr_find plot to `out`"
     params = {k: v for k, v in locals().items() if k not in ('cbs',)}
-    out, t0 = Path(out), time.time()
+    check_fit_args(**params)
+    out, t0, first = Path(out), time.time(), rank_distrib() == 0  # under Accelerate, the first process writes files and records
     out.mkdir(parents=True, exist_ok=True)
-    if opt not in ('sgd', 'adam'): raise ValueError(f"opt={opt!r}: expected 'sgd' or 'adam'")
     precision = _precision(precision)
     if cache == 'auto': cache = torch.cuda.is_available()
     set_seed(seed, reproducible=True)
-    with experiment_run((out/'runs.db' if record is True else Path(record)) if record else None, 'train', params) as run:
+    db = (out/'runs.db' if record is True else Path(record)) if record and first else None
+    with experiment_run(db, 'train', params) as run:
         dls = leaves_dls(path, size=size, bs=bs, valid_pct=valid_pct, seed=seed, aug=aug, img_mode=img_mode, splits=splits,
                          check=check, cache=cache, num_workers=num_workers)
-        opt_func = torch_optimizer(opt, mom)
+        has_valid = len(dls.split[1]) > 0
+        if not has_valid and first: print(f"no validation split (valid_pct=0): training on all {len(dls.split[0])} rows and keeping the last epoch's model", flush=True)
+        opt_func = torch_optimizer(opt, mom, wd_bn_bias=wd_bn_bias)
         loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
         learn = leaves_learner(dls, arch, pretrained=pretrained, weights=weights, head=head, normalize=normalize,
-                               n_in=1 if img_mode == 'L' else 3, loss_func=loss, opt_func=opt_func, metrics=accuracy,
-                               wd=wd, path=out, cbs=[cb(alpha) for cb, alpha in ((MixUp, mixup), (CutMix, cutmix)) if alpha])
+                               n_in=1 if img_mode == 'L' else 3, loss_func=loss, opt_func=opt_func, metrics=accuracy if has_valid else None,
+                               wd=wd, wd_bn_bias=wd_bn_bias, path=out,
+                               cbs=[cb(alpha) for cb, alpha in ((MixUp, mixup), (CutMix, cutmix)) if alpha])
         learn.leaves_recipe = dict(size=size, img_mode=img_mode, aug=aug)
+        if not has_valid: learn.recorder.valid_metrics = False
         if precision == 'fp16': learn.to_fp16()
         if precision == 'bf16': learn.to_bf16()
         if channels_last is True or (channels_last == 'auto' and precision != 'fp32'): learn.add_cb(ChannelsLast())
         ends = _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult)
         frozen = learn.leaves_arch['pretrained'] and freeze_epochs > 0
-        saver = SaveBestLeavesModel(out/'model.pt.gz', snapshot_epochs=[e + freeze_epochs*frozen for e in ends] if snapshots else ())
+        saver = SaveBestLeavesModel(out/'model.pt.gz', monitor='accuracy' if has_valid else None,
+                                    snapshot_epochs=[e + freeze_epochs*frozen for e in ends] if snapshots else ())
         history = LeavesHistory(out/'history.csv', lines=not _bars_wanted(bars))
-        fit_cbs = [saver, history] + L(cbs)
+        fit_cbs, trainable = [saver, history] + L(cbs), {}
         ctx = learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext()
         if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
-        dist = _distributed(learn)
-        with ctx, dist:
+        # fastai builds a pretrained learner frozen; without a frozen phase the whole model trains from the first epoch,
+        # so it is unfrozen now, before lr_find sweeps it
+        if not frozen: learn.unfreeze()
+        with ctx:
             t_lr = time.time()
             if lr is None:
                 if suggest == 'auto': suggest = auto_suggestion(learn)
-                lr = find_lr(learn, suggest, out/'lr_find.png', num_it=lr_find_iters, show=show)
-                print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
+                # several processes: the first sweeps alone, before the process group exists (a sweep stops early on its
+                # own loss, which would leave the others waiting in a gradient exchange); the others take its rate below
+                if first:
+                    with _alone(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=lr_find_iters, show=show)
+                    print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
             t_lr = time.time() - t_lr
-            if frozen:
-                history.phase = 'frozen'
-                learn.fit_one_cycle(freeze_epochs, lr, cbs=fit_cbs)
-                learn.unfreeze()
-                history.phase, lr_max = 'sgdr', slice(lr/200, lr/2)
-            else: lr_max = lr
-            learn.fit_sgdr(n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs)
+            with _distributed(learn):
+                lr = _from_first_process(lr)
+                if frozen:
+                    history.phase, trainable['frozen'] = 'frozen', _trainable(learn)
+                    learn.fit_one_cycle(freeze_epochs, lr, cbs=fit_cbs)
+                    learn.unfreeze()
+                    history.phase, lr_max = 'sgdr', slice(lr/200, lr/2)
+                else: lr_max = lr
+                trainable['sgdr'] = _trainable(learn)
+                fit_sgdr_any_mult(learn, n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs)
+        h = pd.DataFrame(history.rows)
+        last = float(h.accuracy.iloc[-1]) if has_valid else None
+        best = float(saver.best) if has_valid else None
         files = [out/'model.pt.gz', out/'history.csv'] + saver.snapshots
-        plot_history(out/'history.csv', out/'training_curves.png', show=show)
-        files.append(out/'training_curves.png')
-        if (out/'lr_find.png').exists(): files.append(out/'lr_find.png')
-        run.valid_accuracy, run.files = float(saver.best), files
-        learn.leaves_result = dict(valid_accuracy=float(saver.best), best_epoch=saver.best_epoch, lr=lr, seconds=round(time.time()-t0, 1),
-                                   lr_find_seconds=round(t_lr, 2),
+        if first:
+            history.write(kept_epoch=saver.best_epoch)
+            plot_history(out/'history.csv', out/'training_curves.png', show=show)
+            files.append(out/'training_curves.png')
+            if (out/'lr_find.png').exists(): files.append(out/'lr_find.png')
+        run.valid_accuracy, run.last_valid_accuracy, run.files = best, last, files
+        learn.leaves_result = dict(valid_accuracy=best, last_valid_accuracy=last, best_epoch=saver.best_epoch, last_epoch=len(h) - 1,
+                                   kept='best' if has_valid else 'last', lr=lr, seconds=round(time.time()-t0, 1),
+                                   lr_find_seconds=round(t_lr, 2), trainable_tensors=trainable,
                                    model=out/'model.pt.gz', snapshots=saver.snapshots, files=files, splits=dls.split)
     return learn
