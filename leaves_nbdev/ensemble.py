@@ -8,13 +8,14 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/ensemble.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from sklearn.model_selection import StratifiedKFold
-from .data import check_leaves_folder, LeavesDataError
-from .train import fit_leaves
+from .data import read_leaves_csv, check_images, LeavesDataError, LeavesArgumentError
+from .train import fit_leaves, check_fit_args
 from .predict import predict_leaves, write_submission, save_probs, load_probs
 from .record import experiment_run
 
 # %% auto #0
-__all__ = ['ENSEMBLE_METHODS', 'ensemble', 'read_predictions', 'ensemble_files', 'kfold_splits', 'fit_kfold']
+__all__ = ['ENSEMBLE_METHODS', 'check_ensemble_args', 'ensemble', 'read_predictions', 'ensemble_files', 'kfold_splits',
+           'LastEpochValidPreds', 'fit_kfold']
 
 # %% ../nbs/08_ensemble.ipynb #56a5677b
 ENSEMBLE_METHODS = ('mean', 'vote', 'vote_of_means')
@@ -36,17 +37,28 @@ def _votes(frames, weights):
     return (v + 1e-6*mean)/sum(weights)  # the tie-break term is smaller than any vote difference
 
 # %% ../nbs/08_ensemble.ipynb #97d37dd2
+def check_ensemble_args(n, method='mean', weights=None, groups=None):
+    "Raise `LeavesArgumentError` if `method`, `weights` or `groups` cannot fuse `n` predictions (checked before any file is read)"
+    if method not in ENSEMBLE_METHODS: raise LeavesArgumentError(f"method={method!r}: expected one of {ENSEMBLE_METHODS}")
+    if not n: raise LeavesArgumentError("nothing to ensemble: no predictions given")
+    if weights is not None:
+        weights = list(weights)
+        if len(weights) != n: raise LeavesArgumentError(f"weights={weights}: {len(weights)} weights for {n} predictions")
+        if any(not w > 0 for w in weights): raise LeavesArgumentError(f"weights={weights}: every weight must be positive")
+    if method == 'vote_of_means':
+        if groups is None or sum(groups) != n or any(g < 1 for g in groups):
+            raise LeavesArgumentError(f"groups={groups}: vote_of_means needs positive group sizes adding up to {n} predictions")
+        if weights is not None: raise LeavesArgumentError("weights apply to mean and vote; vote_of_means weighs its groups equally")
+    elif groups is not None: raise LeavesArgumentError(f"groups={groups}: only vote_of_means takes groups, not method={method!r}")
+
 def ensemble(preds:list, method='mean', weights=None, groups=None) -> pd.DataFrame:
     "Fuse probability frames `preds` by `method` ('mean', 'vote', 'vote_of_means'); the result's argmax is the fused label"
-    if method not in ENSEMBLE_METHODS: raise ValueError(f"method={method!r}: expected one of {ENSEMBLE_METHODS}")
-    if not len(preds): raise ValueError("nothing to ensemble: no predictions given")
-    frames = _align(list(preds))
+    preds = list(preds)
+    check_ensemble_args(len(preds), method, weights, groups)
+    frames = _align(preds)
     weights = [1.]*len(frames) if weights is None else list(map(float, weights))
-    if len(weights) != len(frames): raise ValueError(f"{len(weights)} weights for {len(frames)} predictions")
     if method == 'mean': return sum(w*f for f, w in zip(frames, weights))/sum(weights)
     if method == 'vote': return _votes(frames, weights)
-    if groups is None or sum(groups) != len(frames):
-        raise ValueError(f"vote_of_means needs group sizes adding up to {len(frames)} predictions, got groups={groups}")
     bounds = np.cumsum([0] + list(groups))
     means = [sum(frames[a:b])/(b - a) for a, b in zip(bounds[:-1], bounds[1:])]
     return _votes(means, [1.]*len(means))
@@ -55,15 +67,22 @@ def ensemble(preds:list, method='mean', weights=None, groups=None) -> pd.DataFra
 def read_predictions(fname) -> pd.DataFrame:
     "A probability frame from a `.npz` file of `save_probs`, or a one-hot frame from a submission `.csv`"
     fname = Path(fname)
-    if not fname.exists(): raise FileNotFoundError(f"{fname}: not found")
-    if fname.suffix == '.npz': return load_probs(fname)
-    sub = pd.read_csv(fname, dtype=str, keep_default_na=False)
+    if not fname.exists(): raise LeavesDataError(f"{fname}: prediction file not found")
+    if fname.suffix == '.npz':
+        try: return load_probs(fname)
+        except Exception as e: raise LeavesDataError(f"{fname}: not a probability file of save_probs ({type(e).__name__}: {e})") from None
+    try: sub = pd.read_csv(fname, dtype=str, keep_default_na=False)
+    except Exception as e: raise LeavesDataError(f"{fname}: not a submission CSV ({type(e).__name__}: {e})") from None
     if list(sub.columns) != ['image', 'label']: raise LeavesDataError(f"{fname}: columns must be ['image', 'label'], found {list(sub.columns)}")
     return pd.get_dummies(sub.set_index('image').label).astype(float)
 
 def ensemble_files(files, path, method='mean', weights=None, groups=None, fname='ensemble_submission.csv') -> Path:
     "Fuse the predictions saved in `files` by `method` and write a validated submission for the folder `path`"
-    fname = Path(fname)
+    fname, files = Path(fname), list(files)
+    check_ensemble_args(len(files), method, weights, groups)
+    missing = [str(f) for f in files if not Path(f).exists()]
+    if missing: raise LeavesDataError(f"{len(missing)} prediction file(s) not found: {', '.join(missing[:5])}")
+    read_leaves_csv(path, 'test.csv', cols=('image',))  # the folder the submission is for, checked before fusing
     with experiment_run(fname.parent/'runs.db', 'ensemble', dict(method=method, files=[str(f) for f in files], weights=weights, groups=groups)) as run:
         fused = ensemble([read_predictions(f) for f in files], method, weights, groups)
         run.files = [write_submission(fused, path, fname)]
@@ -71,37 +90,67 @@ def ensemble_files(files, path, method='mean', weights=None, groups=None, fname=
 
 # %% ../nbs/08_ensemble.ipynb #2ba3d4d4
 def kfold_splits(labels, n_folds=5, seed=42) -> list:
-    "Stratified shuffled folds of `labels` as a list of `(train_idx, valid_idx)`"
+    "Stratified shuffled folds of `labels` as a list of `(train_idx, valid_idx)`; every class needs at least `n_folds` images"
+    if not isinstance(n_folds, (int, np.integer)) or n_folds < 2: raise LeavesArgumentError(f"n_folds={n_folds!r}: expected a whole number >= 2")
     labels = np.asarray(labels)
+    counts = pd.Series(labels).value_counts()
+    small = counts[counts < n_folds]
+    if len(small):
+        raise LeavesDataError(f"{len(small)} class(es) have fewer images than n_folds={n_folds}, so some folds would not validate them: " +
+                              ', '.join(f'{c!r} ({n})' for c, n in small.sort_values().head(10).items()) + (' ...' if len(small) > 10 else ''))
     return list(StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
 
 # %% ../nbs/08_ensemble.ipynb #b69868a4
+class LastEpochValidPreds(Callback):
+    "Keep the validation probabilities of the most recent epoch: at the end of training, the last epoch's, chosen on no validation row"
+    order = Recorder.order + 1
+    def before_validate(self): self.preds = []
+    def after_batch(self):
+        if not self.training: self.preds.append(self.learn.to_detach(self.learn.pred))
+    def after_validate(self):
+        self.probs = getattr(self.learn.loss_func, 'activation', noop)(torch.cat(self.preds).float()) if self.preds else None
+
+def _oof_frame(probs, df, val, vocab): return pd.DataFrame(np.asarray(probs), index=df.image.iloc[val].values, columns=list(map(str, vocab)))
+def _accuracy(oof, df): return float((oof.reindex(df.image.values).idxmax(axis=1).values == df.label.values).mean())
+
 def fit_kfold(path, n_folds=5, seed=42, out='leaves_kfold', tta=True, tta_n=4, method='mean', **fit_kwargs) -> dict:
     "Train one `fit_leaves` model per stratified fold; return out-of-fold accuracy and write per-fold and fused submissions"
     path, out = Path(path), Path(out)
-    df = check_leaves_folder(path, test=False)[0]
-    folds = kfold_splits(df.label.values, n_folds, seed)
+    check_fit_args(**fit_kwargs)
+    if method not in ENSEMBLE_METHODS[:2]: raise LeavesArgumentError(f"method={method!r}: expected 'mean' or 'vote' to fuse the folds")
+    df = read_leaves_csv(path)
+    folds = kfold_splits(df.label.values, n_folds, seed)  # small classes are named before any image is decoded
+    check_images(path, df)
+    has_test = (path/'test.csv').exists()
+    if has_test: check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv')
     params = dict(path=str(path), n_folds=n_folds, seed=seed, tta=tta, method=method, **fit_kwargs)
-    oof, fold_acc, fold_probs, test_probs = [], [], [], []
+    cbs = L(fit_kwargs.pop('cbs', None))
+    oof, oof_kept, acc, acc_kept, fold_probs, test_probs = [], [], [], [], [], []
     with experiment_run(out/'runs.db', 'kfold', params) as run:
         for k, (trn, val) in enumerate(folds):
             print(f"fold {k+1}/{n_folds}: {len(trn)} training, {len(val)} validation images", flush=True)
-            learn = fit_leaves(path, splits=(trn, val), seed=seed, out=out/f'fold_{k}', check=False, record=out/'runs.db', **fit_kwargs)
-            with learn.no_bar(): p = learn.get_preds(ds_idx=1)[0].float().numpy()
-            oof.append(pd.DataFrame(p, index=df.image.iloc[val].values, columns=list(map(str, learn.dls.vocab))))
-            fold_acc.append(learn.leaves_result['valid_accuracy'])
-            if (path/'test.csv').exists():
-                probs = predict_leaves(learn, path, tta=tta, n=tta_n, check=k == 0)
+            last = LastEpochValidPreds()
+            learn = fit_leaves(path, splits=(trn, val), seed=seed, out=out/f'fold_{k}', check=False, record=out/'runs.db',
+                               cbs=cbs + [last], **fit_kwargs)
+            vocab = learn.dls.vocab
+            oof.append(_oof_frame(last.probs, df, val, vocab))
+            with learn.no_bar(): oof_kept.append(_oof_frame(learn.get_preds(ds_idx=1)[0].float(), df, val, vocab))
+            acc.append(learn.leaves_result['last_valid_accuracy']); acc_kept.append(learn.leaves_result['valid_accuracy'])
+            if has_test:
+                probs = predict_leaves(learn, path, tta=tta, n=tta_n, check=False)
                 test_probs.append(probs)
                 fold_probs.append(save_probs(probs, out/f'fold_{k}/test_probs.npz'))
                 write_submission(probs, path, out/f'fold_{k}/submission.csv')
-        oof = pd.concat(oof).reindex(df.image.values)
-        oof_acc = float((oof.idxmax(axis=1).values == df.label.values).mean())
+        oof, oof_kept = pd.concat(oof).reindex(df.image.values), pd.concat(oof_kept).reindex(df.image.values)
         save_probs(oof.rename_axis('image'), out/'oof_probs.npz')
-        res = dict(oof_accuracy=oof_acc, fold_accuracy=fold_acc, fold_probs=fold_probs, oof_probs=out/'oof_probs.npz', submission=None)
+        save_probs(oof_kept.rename_axis('image'), out/'oof_probs_selected.npz')
+        res = dict(oof_accuracy=_accuracy(oof, df), oof_accuracy_selected=_accuracy(oof_kept, df), fold_accuracy=acc,
+                   fold_accuracy_selected=acc_kept, fold_probs=fold_probs, oof_probs=out/'oof_probs.npz',
+                   oof_probs_selected=out/'oof_probs_selected.npz', submission=None)
         if test_probs:
             fused = ensemble(test_probs, method)
             res['test_probs'] = save_probs(fused, out/'test_probs.npz')
             res['submission'] = write_submission(fused, path, out/'submission.csv')
-        run.valid_accuracy, run.files = oof_acc, [f for f in [res['submission'], res['oof_probs']] + fold_probs if f]
+        run.valid_accuracy, run.last_valid_accuracy = res['oof_accuracy_selected'], res['oof_accuracy']
+        run.files = [f for f in [res['submission'], res['oof_probs'], res['oof_probs_selected']] + fold_probs if f]
     return res
