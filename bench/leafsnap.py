@@ -2,7 +2,8 @@
 """Benchmark the named recipes (`leaves_nbdev.recipes.RECIPES`) on a Kaggle-layout folder, side by side.
 
 Each recipe trains, predicts the test set and writes a submission under `--out`; one table row per recipe is printed:
-recipe, architecture, epochs, validation accuracy, lr_find seconds, training seconds, seconds of lr_find + training
+recipe, architecture, epochs, validation accuracy of the last epoch and of the best epoch (chosen on those same rows,
+so optimistic), which of the two models predicted the test set, lr_find seconds, training seconds, seconds of lr_find + training
 until the validation accuracy first reached --target (None if never), training images/s, device.
 
     python bench/leafsnap.py ../shared/data/leafsnap53 --quick      # CPU: every recipe shrunk to one 64 px epoch
@@ -18,9 +19,10 @@ def device_name():
     return torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU ({torch.get_num_threads()} threads)'
 
 def print_table(rows):
-    cols = ['recipe', 'arch', 'epochs', 'valid_accuracy', 'lr_find_seconds', 'train_seconds', 'seconds_to_target', 'images_per_second', 'device']
+    cols = ['recipe', 'arch', 'epochs', 'valid_accuracy_last', 'valid_accuracy_best', 'kept', 'lr_find_seconds', 'train_seconds',
+            'seconds_to_target', 'images_per_second', 'device']
     print('| ' + ' | '.join(cols) + ' |'); print('|' + ' --- |'*len(cols))
-    for r in rows: print('| ' + ' | '.join(f'{r[c]:.4f}' if c == 'valid_accuracy' else str(r[c]) for c in cols) + ' |')
+    for r in rows: print('| ' + ' | '.join(f'{r[c]:.4f}' if c.startswith('valid_accuracy') else str(r[c]) for c in cols) + ' |')
 
 @call_parse
 def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder

@@ -26,7 +26,7 @@ def first_rows_split(n, valid_pct=0.2):
 # %% ../nbs/10_recipes.ipynb #3fc74ec4
 RECIPES = {
     'seed': dict(arch='mobilenet_v2', head='seed', aug='seed', normalize=False, label_smoothing=0., opt='sgd', lr=5e-3,
-                 mom=0.9, wd=1e-4, n_cycles=2, cycle_len=10, cycle_mult=2, freeze_epochs=0, bs=32, size=224, tta=False),
+                 mom=0.9, wd=1e-4, wd_bn_bias=True, n_cycles=2, cycle_len=10, cycle_mult=2, freeze_epochs=0, bs=32, size=224, tta=False),
     'fastai': dict(arch='mobilenet_v2', size=224, bs=64, epochs=15),
     'default': dict(),  # fit_leaves' own defaults
 }
@@ -45,7 +45,8 @@ def _plain_fastai(path, arch='mobilenet_v2', size=224, bs=64, epochs=15, seed=42
     t_lr = time.time() - t0
     clock = _EpochClock(t0)
     with learn.no_bar(): learn.fine_tune(epochs, lr, cbs=clock)
-    learn.leaves_result = dict(valid_accuracy=float(learn.validate()[1]), lr=lr, lr_find_seconds=t_lr,
+    with learn.no_bar(): last = float(learn.validate()[1])  # fine_tune keeps its last epoch
+    learn.leaves_result = dict(valid_accuracy=max(o[1] for o in clock.rows), last_valid_accuracy=last, kept='last', lr=lr, lr_find_seconds=t_lr,
                                train_seconds=time.time() - t0 - t_lr, epochs=epochs + 1, n_train=len(dls.train_ds),
                                elapsed=[o[0] for o in clock.rows], accuracy=[o[1] for o in clock.rows])
     return learn
@@ -63,7 +64,7 @@ def _seconds_to(elapsed, accuracy, target):
 
 # %% ../nbs/10_recipes.ipynb #849b7502
 def fit_recipe(path, recipe='default', quick=False, out='leaves_out', seed=42, target=0.995, **overrides) -> dict:
-    "Train `recipe` on the folder `path`, predict its test set and write a submission; return the run's figures"
+    "Train `recipe` on the folder `path`, predict its test set (with the model it keeps) and write a submission; return the run's figures"
     if recipe not in RECIPES: raise ValueError(f"recipe={recipe!r}: expected one of {list(RECIPES)}")
     kw = {**RECIPES[recipe], **(dict(size=64, n_cycles=1, cycle_len=1, epochs=1) if quick else {}), **overrides}
     tta, out = kw.pop('tta', True), Path(out)
@@ -77,7 +78,8 @@ def fit_recipe(path, recipe='default', quick=False, out='leaves_out', seed=42, t
                    elapsed=list(learn.leaves_result['lr_find_seconds'] + h.seconds.cumsum()), accuracy=list(h.accuracy))
     t1 = time.time()
     sub = write_submission(predict_leaves(learn, path, tta=tta), path, out/'submission.csv') if (Path(path)/'test.csv').exists() else None
-    return dict(recipe=recipe, arch=learn.leaves_arch['arch'], epochs=res['epochs'], valid_accuracy=res['valid_accuracy'],
+    return dict(recipe=recipe, arch=learn.leaves_arch['arch'], epochs=res['epochs'], valid_accuracy_last=res['last_valid_accuracy'],
+                valid_accuracy_best=res['valid_accuracy'], kept=res.get('kept', 'best'),
                 lr_find_seconds=round(res['lr_find_seconds'], 1), train_seconds=round(res['train_seconds'], 1),
                 images_per_second=round(res['n_train']*res['epochs']/max(res['train_seconds'], 1e-9)),
                 seconds_to_target=_seconds_to(res['elapsed'], res['accuracy'], target),
