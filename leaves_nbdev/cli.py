@@ -6,59 +6,92 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #cbf7b9a3
 from __future__ import annotations
-import time
+import os, time, warnings
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # fastai's import: noise above a tool's output
+from functools import wraps
 from pathlib import Path
 import pandas as pd
-from fastai.torch_core import set_seed
+from fastai.torch_core import set_seed, rank_distrib
 from typing import Annotated
-from fastcore.script import call_parse, bool_arg, store_true
-from .data import leaves_dls
-from .models import leaves_learner
-from .lr_find import find_lr, auto_suggestion
-from .train import fit_leaves
+from fastcore.script import call_parse, bool_arg, store_true, is_cli, CliError
+from .data import leaves_dls, read_leaves_csv, check_images, check_data_args, LeavesError, LeavesDataError, LeavesArgumentError
+from .models import leaves_learner, check_model_args
+from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
+from .train import fit_leaves, check_fit_args, read_leaves_model
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
 from .record import experiment_run, leaderboard
-from .ensemble import fit_kfold, ensemble_files, ENSEMBLE_METHODS
+from .ensemble import fit_kfold, ensemble_files, check_ensemble_args, ENSEMBLE_METHODS
 
 # %% auto #0
-__all__ = ['leaves_train', 'leaves_lr_find', 'leaves_predict', 'leaves_demo', 'leaves_kfold', 'leaves_ensemble', 'leaves_runs']
+__all__ = ['cli_errors', 'leaves_train', 'leaves_lr_find', 'leaves_predict', 'leaves_demo', 'leaves_kfold', 'leaves_ensemble',
+           'leaves_runs']
 
 # %% ../nbs/09_cli.ipynb #692ef8a9
+def cli_errors(func):
+    "As a command-line tool, `func` ends on the package's errors with one `error: ...` line and exit code 1 (`LEAVES_DEBUG=1`: the traceback)"
+    @wraps(func)
+    def _f(*args, **kwargs):
+        try: return func(*args, **kwargs)
+        except LeavesError as e:
+            if not is_cli() or os.environ.get('LEAVES_DEBUG'): raise
+            raise CliError('error: ' + ' '.join(str(e).split())) from None
+    return _f
+
 def _pretrained(s):
     s = str(s).lower()
     if s in ('auto',): return 'auto'
     if s in ('true', '1', 'yes'): return True
     if s in ('false', '0', 'no'): return False
-    raise ValueError(f"--pretrained {s!r}: expected auto, true or false")
+    raise LeavesArgumentError(f"--pretrained {s!r}: expected auto, true or false")
 
 def _cache(s):
     "The `cache` argument of `fit_leaves` from its command-line spelling"
     return {'auto': 'auto', 'true': True, 'false': False}.get(str(s).lower(), s)
 
-def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False):
+def _numbers(s, name, kind=float):
+    "A comma-separated list of numbers from the command line, or None"
+    if s is None: return None
+    try: return [kind(o) for o in str(s).split(',')]
+    except ValueError: raise LeavesArgumentError(f"--{name} {s!r}: expected comma-separated {'whole ' if kind is int else ''}numbers, e.g. 5,5,5") from None
+
+def _check_test_set(path):
+    "Check `path/test.csv` and its images (before training, so a bad test set is found in seconds); True if there is one"
+    if not (Path(path)/'test.csv').exists(): return False
+    check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv')
+    return True
+
+def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True):
     "Predict `path/test.csv` with `model`, write probabilities and a validated submission to `out`; record the run"
     out = Path(out)
     with experiment_run(out/'runs.db', 'predict', kind_params) as run:
-        probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache)
+        probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check)
         run.files = [save_probs(probs, out/'test_probs.npz'), write_submission(probs, path, out/'submission.csv')]
     return run.files[1]
 
+def _accuracy_line(r):
+    "The validation figures of a `fit_leaves` result: the kept epoch's (selected on these rows) beside the last epoch's"
+    if r['valid_accuracy'] is None: return f"no validation split: kept the last epoch ({r['last_epoch']}); {r['seconds']:.0f} s"
+    return (f"validation accuracy: last epoch {r['last_valid_accuracy']:.4f}; best epoch {r['valid_accuracy']:.4f} (epoch {r['best_epoch']}, "
+            f"the kept model, selected on these same rows); {r['seconds']:.0f} s")
+
 # %% ../nbs/09_cli.ipynb #3080e491
 @call_parse
+@cli_errors
 def leaves_train(
     path:str,                       # Kaggle-layout folder: train.csv, test.csv, sample_submission.csv, images/
-    arch:str='mobilenet_v2',        # resnet18, resnet34, resnet50, mobilenet_v2, or a timm model name
+    arch:str='mobilenet_v2',        # resnet18, resnet34, resnet50, mobilenet_v2, efficientnet_lite0/1/2, or a timm model name
     size:int=224,                   # image size in pixels (square)
-    bs:int=64,                      # batch size
+    bs:int=64,                      # batch size (per process when several train)
     n_cycles:int=4,                 # number of SGDR cycles
     cycle_len:int=1,                # epochs in the first cycle
-    cycle_mult:int=2,               # each cycle is this many times longer than the one before
+    cycle_mult:int=2,               # each cycle is this many times longer than the one before (1: equal restarts)
     lr:float=None,                  # learning rate; omitted: chosen by lr_find
     suggest:str='auto',             # lr_find suggestion: auto (minimum if pretrained, else valley), valley, slide, minimum, steep
-    opt:str='adam',                 # optimizer: adam or sgd (with momentum)
+    opt:str='adam',                 # optimizer: adam (PyTorch's AdamW) or sgd (with momentum)
     mom:float=0.9,                  # momentum (SGD) or beta1 (Adam)
-    wd:float=None,                  # weight decay; omitted: fastai's default
+    wd:float=None,                  # weight decay; omitted: fastai's default (0.01 for adam, none for sgd)
+    wd_bn_bias:store_true=False,    # also decay batch-norm and bias parameters (fastai's default spares them)
     label_smoothing:float=0.1,      # label smoothing epsilon (0 for plain cross-entropy)
     mixup:float=0.,                 # mixup alpha (0: off)
     cutmix:float=0.,                # cutmix alpha (0: off)
@@ -68,8 +101,8 @@ def leaves_train(
     aug:str='fastai',               # augmentation: fastai, seed or none
     normalize:bool_arg=True,        # normalise inputs with the pretrained model's statistics
     img_mode:str='RGB',             # RGB, or L for grayscale
-    freeze_epochs:int=1,            # epochs training only the head of a pretrained model
-    valid_pct:float=0.2,            # share of each species kept for validation
+    freeze_epochs:int=1,            # epochs training only the head of a pretrained model (0: train it whole from the start)
+    valid_pct:float=0.2,            # share of each species kept for validation (0: train on every row, keep the last epoch)
     seed:int=42,                    # random seed for the split, initialisation and order
     precision:str='auto',           # auto, fp32, fp16 or bf16
     snapshots:store_true=False,     # also keep the model at the end of every cycle
@@ -79,21 +112,28 @@ def leaves_train(
     out:str='leaves_out',           # output folder
 ):
     "Train on a Kaggle-layout folder, then predict its test set and write a validated submission.csv"
-    learn = fit_leaves(path, arch=arch, size=size, bs=bs, n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult,
-                       lr=lr, suggest=suggest, opt=opt, mom=mom, wd=wd, label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix,
-                       pretrained=_pretrained(pretrained), weights=weights, head=head, aug=None if aug == 'none' else aug,
-                       normalize=normalize, img_mode=img_mode, freeze_epochs=freeze_epochs, valid_pct=valid_pct,
-                       seed=seed, precision=precision, snapshots=snapshots, cache=_cache(cache), out=out)
+    kw = dict(arch=arch, size=size, bs=bs, n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult, lr=lr, suggest=suggest,
+              opt=opt, mom=mom, wd=wd, wd_bn_bias=wd_bn_bias, label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix,
+              pretrained=_pretrained(pretrained), weights=weights, head=head, aug=None if aug == 'none' else aug,
+              normalize=normalize, img_mode=img_mode, freeze_epochs=freeze_epochs, valid_pct=valid_pct,
+              seed=seed, precision=precision, snapshots=snapshots, cache=_cache(cache), out=out)
+    check_fit_args(**kw)
+    if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
+    first = rank_distrib() == 0  # several processes (accelerate launch, torchrun): the first one predicts and writes
+    has_test = _check_test_set(path) if first else False
+    learn = fit_leaves(path, **kw)
+    if not first: return learn
     r = learn.leaves_result
-    print(f"validation accuracy {r['valid_accuracy']:.4f} (best epoch {r['best_epoch']}), {r['seconds']:.0f} s")
-    if (Path(path)/'test.csv').exists():
-        sub = _predict_and_submit(learn, path, out, tta, tta_n, bs, dict(arch=arch, model=str(r['model'])))
+    print(_accuracy_line(r))
+    if has_test:
+        sub = _predict_and_submit(learn, path, out, tta, tta_n, bs, dict(arch=arch, model=str(r['model'])), check=False)
         print(f"submission: {sub}")
     print(f"model: {r['model']}")
     return learn
 
 # %% ../nbs/09_cli.ipynb #e86349b9
 @call_parse
+@cli_errors
 def leaves_lr_find(
     path:str,                       # Kaggle-layout folder
     arch:str='mobilenet_v2',        # architecture name
@@ -107,6 +147,9 @@ def leaves_lr_find(
     out:str='leaves_out',           # folder for lr_find.png
 ):
     "Run fastai's lr_find on a Kaggle-layout folder, save the plot and print the suggested learning rate"
+    check_data_args(size, bs, 0.2, 'fastai', 'RGB'); check_model_args(arch, pretrained=_pretrained(pretrained), weights=weights)
+    if suggest != 'auto' and suggest not in LR_SUGGESTIONS: raise LeavesArgumentError(f"--suggest {suggest!r}: expected auto or one of {list(LR_SUGGESTIONS)}")
+    if num_it < 6: raise LeavesArgumentError(f"--num-it {num_it}: expected at least 6 iterations")
     set_seed(seed, reproducible=True)
     dls = leaves_dls(path, size=size, bs=bs, seed=seed)
     learn = leaves_learner(dls, arch, pretrained=_pretrained(pretrained), weights=weights)
@@ -117,6 +160,7 @@ def leaves_lr_find(
 
 # %% ../nbs/09_cli.ipynb #13380cf2
 @call_parse
+@cli_errors
 def leaves_predict(
     model:str,                      # a model file written by leaves-train (model.pt.gz)
     path:str,                       # Kaggle-layout folder with test.csv and images/
@@ -127,12 +171,15 @@ def leaves_predict(
     out:str='leaves_out',           # folder for submission.csv and test_probs.npz
 ):
     "Predict a folder's test.csv with a saved model; write test_probs.npz and a validated submission.csv"
+    if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
+    read_leaves_model(model)  # a file that is not one of ours is refused before any image is read
     sub = _predict_and_submit(model, path, out, tta, tta_n, bs, dict(model=str(model)), cache=_cache(cache))
     print(f"submission: {sub}")
     return sub
 
 # %% ../nbs/09_cli.ipynb #fee97d77
 @call_parse
+@cli_errors
 def leaves_demo(
     out:str='leaves_demo',          # work folder: data/ (synthetic leaves) and run/ (model, plots, submission)
     n_species:int=10,               # species of synthetic leaves
@@ -154,12 +201,14 @@ def leaves_demo(
     r, train_s = learn.leaves_result, time.time() - t0
     sub = _predict_and_submit(learn, data, out/'run', True, 4, 64, dict(arch=arch, model=str(r['model'])))
     acc = score_submission(sub, data/'test_labels.csv')
-    print(f"validation accuracy {r['valid_accuracy']:.4f} (chance {1/n_species:.3f}); test accuracy {acc:.4f}; training {train_s:.0f} s")
+    print(f"{_accuracy_line(r)} (chance {1/n_species:.3f})")
+    print(f"test accuracy {acc:.4f} (the model of the best validation epoch, scored on the synthetic test answers); training {train_s:.0f} s")
     for f in [sub, r['model'], out/'run/lr_find.png', out/'run/training_curves.png', out/'run/history.csv', out/'run/runs.db']: print(f"  {f}")
-    return dict(valid_accuracy=r['valid_accuracy'], test_accuracy=acc, train_seconds=train_s, submission=sub)
+    return dict(valid_accuracy=r['valid_accuracy'], last_valid_accuracy=r['last_valid_accuracy'], test_accuracy=acc, train_seconds=train_s, submission=sub)
 
 # %% ../nbs/09_cli.ipynb #fe0eb44b
 @call_parse
+@cli_errors
 def leaves_kfold(
     path:str,                       # Kaggle-layout folder
     n_folds:int=5,                  # number of stratified folds
@@ -177,11 +226,14 @@ def leaves_kfold(
     "Train one model per stratified fold; report out-of-fold accuracy; write per-fold and fused submissions"
     res = fit_kfold(path, n_folds=n_folds, seed=seed, out=out, tta=tta, arch=arch, size=size, bs=bs, n_cycles=n_cycles,
                     cycle_len=cycle_len, lr=lr, pretrained=_pretrained(pretrained))
-    print(f"out-of-fold accuracy {res['oof_accuracy']:.4f}; folds: {', '.join(f'{a:.4f}' for a in res['fold_accuracy'])}")
+    print(f"out-of-fold accuracy {res['oof_accuracy']:.4f} (each fold's last epoch: chosen on no validation row); "
+          f"{res['oof_accuracy_selected']:.4f} with each fold's best epoch (selected on these same rows, optimistic)")
+    print(f"folds, last epoch: {', '.join(f'{a:.4f}' for a in res['fold_accuracy'])}")
     print(f"submission: {res['submission']}")
     return res
 
 @call_parse
+@cli_errors
 def leaves_ensemble(
     files:Annotated[str, "probability files (.npz) or submissions (.csv) to combine", dict(nargs='+')],
     path:str=None,                  # Kaggle-layout folder the predictions are for (for validation and order)
@@ -191,14 +243,14 @@ def leaves_ensemble(
     out:str='ensemble_submission.csv', # submission to write
 ):
     "Fuse several models' predictions into one validated submission"
-    if path is None: raise SystemExit("--path is required: the Kaggle-layout folder whose test set was predicted")
-    w = [float(o) for o in weights.split(',')] if weights else None
-    g = [int(o) for o in groups.split(',')] if groups else None
+    if path is None: raise LeavesArgumentError("--path is required: the Kaggle-layout folder whose test set was predicted")
+    w, g = _numbers(weights, 'weights'), _numbers(groups, 'groups', int)
     sub = ensemble_files(files, path, method=method, weights=w, groups=g, fname=out)
     print(f"submission ({method} of {len(files)}): {sub}")
     return sub
 
 @call_parse
+@cli_errors
 def leaves_runs(
     db:str='leaves_out/runs.db',    # the experiment record (runs.db in an output folder)
     kind:str=None,                  # only runs of this kind: train, predict, kfold, ensemble
@@ -206,8 +258,9 @@ def leaves_runs(
     n:int=20,                       # rows to print
 ):
     "Print the experiment record, best validation accuracy first"
+    if not Path(db).exists(): raise LeavesDataError(f"{db}: no experiment record there yet")
     lb = leaderboard(db, kind)
     if csv: lb.to_csv(csv, index=False); print(f"exported {len(lb)} runs to {csv}")
     with pd.option_context('display.width', 200, 'display.max_colwidth', 40):
-        print(lb[['run_id', 'kind', 'status', 'arch', 'valid_accuracy', 'duration_s', 'command']].head(n).to_string(index=False))
+        print(lb[['run_id', 'kind', 'status', 'arch', 'valid_accuracy', 'last_valid_accuracy', 'duration_s', 'command']].head(n).to_string(index=False))
     return lb
