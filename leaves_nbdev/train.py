@@ -16,7 +16,8 @@ from .record import experiment_run
 
 # %% auto #0
 __all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history',
-           'DecayGroupsOptimWrapper', 'torch_optimizer', 'fit_sgdr_any_mult', 'check_fit_args', 'fit_leaves']
+           'DecayGroupsOptimWrapper', 'torch_optimizer', 'fit_sgdr_any_mult', 'single_process', 'check_fit_args',
+           'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #e02e7be5
 def _unwrap(model):
@@ -208,8 +209,8 @@ def _from_first_process(o):
     return o
 
 @contextlib.contextmanager
-def _alone():
-    "Run the body as a single process (fastai reads `WORLD_SIZE` to decide whether to gather metrics across processes)"
+def single_process():
+    "Run the body as one process alone, e.g. prediction in the first process after training on several (fastai reads `WORLD_SIZE` to decide whether to gather across processes)"
     ws = os.environ.get('WORLD_SIZE')
     os.environ['WORLD_SIZE'] = '1'
     try: yield
@@ -294,7 +295,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                 # several processes: the first sweeps alone, before the process group exists (a sweep stops early on its
                 # own loss, which would leave the others waiting in a gradient exchange); the others take its rate below
                 if first:
-                    with _alone(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=lr_find_iters, show=show)
+                    with single_process(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=lr_find_iters, show=show)
                     print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
             t_lr = time.time() - t_lr
             with _distributed(learn):
