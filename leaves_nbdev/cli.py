@@ -159,21 +159,55 @@ def leaves_lr_find(
     return lr
 
 # %% ../nbs/09_cli.ipynb #13380cf2
+import sys
+from .predict import predict_photos, UnreadablePhotoWarning
+
+def _is_kaggle_folder(paths) -> bool:
+    "True for one path that is a folder with test.csv; a single path that does not exist is an error that names both readings"
+    if len(paths) != 1: return False
+    p = Path(paths[0])
+    if not p.exists(): raise LeavesDataError(f"{p}: no such file or folder (neither photos nor a Kaggle-layout folder: {p/'test.csv'}: file not found)")
+    return (p/'test.csv').exists()
+
+def _predict_photos_table(model, paths, tta, tta_n, bs, k, out):
+    "Predict photos with `model`; name the unreadable ones on stderr, print a table, write `out/predictions.csv`; record the run"
+    out = Path(out)
+    with experiment_run(out/'runs.db', 'predict', dict(model=str(model), photos=' '.join(map(str, paths)))) as run:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', UnreadablePhotoWarning)  # named below, one line each
+            res = predict_photos(model, paths, k=k, tta=tta, n=tta_n, bs=bs)
+        for r in res[res.error.notna()].itertuples(): print(f"warning: {r.photo}: {r.error}", file=sys.stderr)
+        out.mkdir(parents=True, exist_ok=True)
+        res.to_csv(out/'predictions.csv', index=False)
+        run.files = [out/'predictions.csv']
+    ok, cols = res[res.error.isna()], ['photo', 'species', 'probability'] + [c for j in (2, 3) for c in (f'species_{j}', f'probability_{j}') if c in res]
+    show = ok[cols].rename(columns=dict(photo='file', probability='p', probability_2='p_2', probability_3='p_3'))
+    print(show.head(20).to_string(index=False, float_format=lambda p: f'{p:.3f}'))
+    if len(ok) > 20: print(f"... and {len(ok)-20} more")
+    print(f"predicted {len(ok)} of {len(res)} photo(s): {out/'predictions.csv'}")
+    return out/'predictions.csv'
+
 @call_parse
 @cli_errors
 def leaves_predict(
     model:str,                      # a model file written by leaves-train (model.pt.gz)
-    path:str,                       # Kaggle-layout folder with test.csv and images/
+    path:Annotated[str, "a Kaggle-layout folder (test.csv, images/), or photos: image files and folders (searched recursively)", dict(nargs='+')],
     tta:bool_arg=True,              # test-time augmentation
     tta_n:int=4,                    # augmented passes for TTA
     bs:int=64,                      # batch size
-    cache:str='false',              # decode the test images once for all TTA passes: true, false, or a cache folder
-    out:str='leaves_out',           # folder for submission.csv and test_probs.npz
+    cache:str='false',              # Kaggle folder: decode the test images once for all TTA passes: true, false, or a cache folder
+    k:int=3,                        # photos: the k most probable species in predictions.csv
+    out:str='leaves_out',           # folder for submission.csv and test_probs.npz (Kaggle folder) or predictions.csv (photos)
 ):
-    "Predict a folder's test.csv with a saved model; write test_probs.npz and a validated submission.csv"
+    "Predict a Kaggle folder's test.csv (write test_probs.npz and a validated submission.csv), or any photos (print them, write predictions.csv)"
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
+    if k < 1: raise LeavesArgumentError(f"--k {k}: expected at least 1")
     read_leaves_model(model)  # a file that is not one of ours is refused before any image is read
-    sub = _predict_and_submit(model, path, out, tta, tta_n, bs, dict(model=str(model)), cache=_cache(cache))
+    kaggle = _is_kaggle_folder(paths)
+    if not kaggle and _cache(cache) is not False: raise LeavesArgumentError(f"--cache {cache}: the image cache is for a Kaggle-layout folder (with test.csv), not photos")
+    if not kaggle: return _predict_photos_table(model, paths, tta, tta_n, bs, k, out)
+    sub = _predict_and_submit(model, paths[0], out, tta, tta_n, bs, dict(model=str(model)), cache=_cache(cache))
     print(f"submission: {sub}")
     return sub
 

@@ -1,4 +1,4 @@
-"""Load a saved model, predict `test.csv` with test-time augmentation, and write a submission Kaggle accepts.
+"""Load a saved model, predict `test.csv` with test-time augmentation and write a submission Kaggle accepts, or predict any photos.
 
 Docs: https://leaves-nbdev.github.io/leaves_nbdev/predict.html.md"""
 
@@ -7,28 +7,40 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/predict.html.md"""
 # %% ../nbs/06_predict.ipynb #d70a248f
 from __future__ import annotations
 from fastai.vision.all import *
-from .data import LeavesDataError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache, CachedImagesDL
+from concurrent.futures import ThreadPoolExecutor
+import contextlib, sys, warnings
+from PIL import Image, ImageOps
+from .data import (LeavesDataError, LeavesArgumentError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache,
+                               CachedImagesDL, PILImageUpright, PILImageBWUpright, _open_upright, _is_int)
 from .models import leaves_learner
 from .train import read_leaves_model
 
 # %% auto #0
-__all__ = ['load_leaves_learner', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission', 'write_submission',
-           'score_submission']
+__all__ = ['PHOTO_EXTS', 'load_leaves_learner', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission',
+           'write_submission', 'score_submission', 'find_photos', 'open_photo', 'UnreadablePhotoWarning',
+           'predict_photos']
 
 # %% ../nbs/06_predict.ipynb #2083a5d3
-def load_leaves_learner(model, path, bs=64, num_workers=None, cache=False) -> Learner:
-    "A `Learner` for the model file `model`, reading images of the Kaggle-layout folder `path` (from the image cache with `cache`)"
+def _image_cls(img_mode): return PILImageBWUpright if img_mode == 'L' else PILImageUpright
+
+def load_leaves_learner(model, path=None, bs=64, num_workers=None, cache=False) -> Learner:
+    "A `Learner` for the model file `model`: from the file alone, or reading images of the Kaggle-layout folder `path` (from the image cache with `cache`)"
     d = read_leaves_model(model)
     r, vocab = d['recipe'], d['vocab']
-    test = read_leaves_csv(path, 'test.csv', cols=('image',))
-    first = test.iloc[:1].assign(label=vocab[0])
+    size, img_mode = r['size'], r.get('img_mode', 'RGB')
     norm = Normalize.from_stats(*r['normalize']) if r.get('normalize') else None
-    get_x = DecodedImageCache(path, test.image, r['size'], r.get('img_mode', 'RGB'), cache_dir=None if cache is True else cache) if cache else None
-    dblock = leaves_datablock(path, r['size'], r.get('aug', 'fastai'), lambda items: ([0], [0]), vocab, r.get('img_mode', 'RGB'), norm, get_x)
+    if path is None:
+        if cache: raise LeavesArgumentError(f"cache={cache!r}: the image cache holds a Kaggle-layout folder's test images; give its `path`")
+        first, get_x = [dict(image=Image.new(img_mode, (size, size)), label=vocab[0])], ColReader('image')  # items: images, not names
+    else:
+        test = read_leaves_csv(path, 'test.csv', cols=('image',))
+        first = test.iloc[:1].assign(label=vocab[0])
+        get_x = DecodedImageCache(path, test.image, size, img_mode, cache_dir=None if cache is True else cache) if cache else None
+    dblock = leaves_datablock(path or '.', size, r.get('aug', 'fastai'), lambda items: ([0], [0]), vocab, img_mode, norm, get_x)
     if num_workers is None: num_workers = 0 if default_device().type == 'cpu' or cache else min(8, defaults.cpus)
     dls = dblock.dataloaders(first, bs=bs, num_workers=num_workers, **(dict(dl_type=CachedImagesDL, image_cache=get_x) if cache else {}))
     learn = leaves_learner(dls, r['arch'], pretrained=False, head=r.get('head', 'fastai'), normalize=False,
-                           n_in=1 if r.get('img_mode') == 'L' else 3, loss_func=CrossEntropyLossFlat())
+                           n_in=1 if img_mode == 'L' else 3, loss_func=CrossEntropyLossFlat())
     learn.model.load_state_dict(d['state'])
     learn.leaves_arch, learn.leaves_recipe = {**learn.leaves_arch, 'pretrained': r.get('pretrained')}, r
     return learn
@@ -100,3 +112,99 @@ def score_submission(sub, answers) -> float:
     ans = answers if isinstance(answers, pd.DataFrame) else pd.read_csv(answers, dtype=str)
     m = ans.merge(sub, on='image', suffixes=('', '_pred'), how='left')
     return float((m.label == m.label_pred).mean())
+
+# %% ../nbs/06_predict.ipynb #67601353
+PHOTO_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
+
+def _folder_photos(folder:Path) -> list:
+    "Image files under `folder`, recursively, sorted, hidden files and folders skipped"
+    return sorted((p for p in folder.rglob('*') if p.suffix.lower() in PHOTO_EXTS and p.is_file()
+                   and not any(s.startswith('.') for s in p.relative_to(folder).parts)), key=lambda p: p.relative_to(folder).parts)
+
+def find_photos(photos) -> list:
+    "`(name, photo)` pairs for `photos`: an image file, a PIL image, a folder (searched recursively) or a list of these"
+    items = list(photos) if isinstance(photos, (list, tuple, L)) else [photos]
+    if not items: raise LeavesArgumentError(f"photos={photos!r}: no photo given")
+    res, n_pil = [], 0
+    for o in items:
+        if isinstance(o, Image.Image): res.append((f'<image {n_pil}>', o)); n_pil += 1
+        elif isinstance(o, (str, os.PathLike)):
+            p = Path(o)
+            if p.is_dir(): res += [(str(f), f) for f in _folder_photos(p)] or [(str(o), p)]  # an empty folder is named, not skipped
+            else: res.append((str(o), p))
+        else: raise LeavesArgumentError(f"photos: {o!r} is not a path, a folder or a PIL image")
+    return res
+
+# %% ../nbs/06_predict.ipynb #1a59b02b
+def _to_8bit(im:Image.Image) -> Image.Image:
+    "A 16-bit, 32-bit or float grayscale `im` scaled to 8-bit 'L'"
+    a = np.asarray(im).astype(np.float64)
+    if im.mode.startswith('I;16') or (im.mode == 'I' and a.max() > 255): a = a/257  # 0..65535 onto 0..255
+    elif im.mode == 'F' and a.max() <= 1: a = a*255                                  # 0..1 floats
+    return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), 'L')
+
+def _has_alpha(im:Image.Image) -> bool: return 'A' in im.getbands() or 'a' in im.getbands() or 'transparency' in im.info
+
+def open_photo(photo, mode='RGB') -> Image.Image:
+    "The file or PIL image `photo` upright, alpha composited on white, as an 8-bit `mode` image"
+    name = photo if not isinstance(photo, Image.Image) else 'image'
+    try:
+        if isinstance(photo, Image.Image): im = ImageOps.exif_transpose(photo)
+        else:
+            p = Path(photo)
+            if p.is_dir(): raise LeavesDataError(f"{photo}: a folder with no photo in it ({', '.join(e[1:] for e in PHOTO_EXTS)})")
+            if not p.exists(): raise LeavesDataError(f"{photo}: not found")
+            im = _open_upright(p)
+        if im.mode in ('I', 'F') or im.mode.startswith('I;16'): im = _to_8bit(im)
+        if _has_alpha(im):
+            im = Image.alpha_composite(Image.new('RGBA', im.size, (255, 255, 255, 255)), im.convert('RGBA'))
+        return im.convert(mode)
+    except LeavesDataError: raise
+    except Exception as e: raise LeavesDataError(f"{name}: cannot be read as an image ({type(e).__name__}: {e})") from None
+
+# %% ../nbs/06_predict.ipynb #36c4a838
+class UnreadablePhotoWarning(UserWarning):
+    "Some photos given to `predict_photos` could not be read; the others were predicted"
+
+def _show_bars(bars):
+    "`bars` when given, else whether output goes to a notebook or a terminal (not a log, where redrawn bars are noise)"
+    if bars is not None: return bars
+    from fastprogress.fastprogress import IN_NOTEBOOK
+    return IN_NOTEBOOK or bool(getattr(sys.stdout, 'isatty', lambda: False)())
+
+def _read_resized(photo, img_mode, size):
+    "`(image, None)` for a photo that can be read, resized to `size` (when known) as `Resize(size, method='squish')` does, else `(None, why)`"
+    try: im = open_photo(photo, img_mode)
+    except LeavesDataError as e: return None, str(e).removeprefix(f"{'image' if isinstance(photo, Image.Image) else photo}: ")
+    return (im.resize((size, size), Image.BILINEAR) if size else im), None
+
+def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_workers=8) -> pd.DataFrame:
+    "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file or a `Learner`"
+    if not _is_int(k) or k < 1: raise LeavesArgumentError(f"k={k!r}: expected a whole number of at least 1")
+    if not _is_int(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of at least 1")
+    if tta and (not _is_int(n) or n < 1): raise LeavesArgumentError(f"n={n!r}: expected at least 1 TTA pass")
+    found = find_photos(photos)
+    learn = model if isinstance(model, Learner) else load_leaves_learner(model, bs=bs)
+    r = getattr(learn, 'leaves_recipe', {})
+    img_mode = r.get('img_mode', 'RGB')
+    with ThreadPoolExecutor(n_workers) as ex: read = list(ex.map(lambda o: _read_resized(o[1], img_mode, r.get('size')), found))
+    bad = [(name, why) for (name, _), (_, why) in zip(found, read) if why]
+    if len(bad) == len(found):
+        raise LeavesDataError(f"no photo could be read: " + '; '.join(f"{name}: {why}" for name, why in bad[:10]) + (f" (and {len(bad)-10} more)" if len(bad) > 10 else ''))
+    ok = [i for i, (im, _) in enumerate(read) if im is not None]
+    dl = learn.dls.test_dl([_image_cls(img_mode).create(read[i][0]) for i in ok], bs=bs)
+    with (contextlib.nullcontext() if _show_bars(bars) else learn.no_bar()):
+        probs = (learn.tta(dl=dl, n=n)[0] if tta else learn.get_preds(dl=dl)[0]).float()
+    vocab = np.array(list(map(str, learn.dls.vocab)), dtype=object)
+    top_p, top_i = probs.topk(min(k, len(vocab)), dim=1)
+    res = pd.DataFrame(dict(photo=[name for name, _ in found]))
+    cols = {}
+    for j in range(top_i.shape[1]):
+        cols[f'species_{j+1}'], cols[f'probability_{j+1}'] = np.full(len(found), None, dtype=object), np.full(len(found), np.nan)
+        cols[f'species_{j+1}'][ok], cols[f'probability_{j+1}'][ok] = vocab[top_i[:, j].numpy()], top_p[:, j].numpy()
+    cols = {c: pd.Series(v, dtype=object) if c.startswith('species') else v for c, v in cols.items()}  # None, not NaN, where nothing was predicted
+    res = res.assign(species=cols['species_1'], probability=cols['probability_1'], **cols, error=pd.Series([why for _, why in read], dtype=object))
+    if bad: warnings.warn(f"{len(bad)} of {len(found)} photo(s) could not be read and were not predicted: " +
+                          '; '.join(f"{name}: {why}" for name, why in bad[:10]) + (f" (and {len(bad)-10} more)" if len(bad) > 10 else ''),
+                          UnreadablePhotoWarning, stacklevel=2)
+    return res
