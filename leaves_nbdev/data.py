@@ -7,9 +7,10 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/data.html.md"""
 # %% ../nbs/00_data.ipynb #d934c9b4
 from __future__ import annotations
 from fastai.vision.all import *
+from fastprogress.fastprogress import progress_bar
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath, PureWindowsPath
-import hashlib, io, json, re, tempfile
+import hashlib, io, json, re, sys, tempfile, time
 import pandas as pd
 from contextlib import contextmanager
 from PIL import Image, ImageOps
@@ -17,9 +18,10 @@ try: import fcntl
 except ImportError: fcntl = None  # Windows: the cache build is not locked
 
 # %% auto #0
-__all__ = ['LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'read_leaves_csv', 'check_images', 'check_leaves_folder',
-           'stratified_split', 'GivenSplitter', 'PILImageUpright', 'PILImageBWUpright', 'DecodedImageCache',
-           'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL', 'check_data_args', 'leaves_dls']
+__all__ = ['PROGRESS_MIN_ITEMS', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'read_leaves_csv', 'progress',
+           'check_images', 'check_leaves_folder', 'stratified_split', 'GivenSplitter', 'PILImageUpright',
+           'PILImageBWUpright', 'DecodedImageCache', 'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL',
+           'check_data_args', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
 class LeavesError(Exception):
@@ -65,6 +67,32 @@ def read_leaves_csv(path, fname='train.csv', cols=('image','label')) -> pd.DataF
         raise LeavesDataError(f"{fn}: {dup.sum()} rows repeat an image, e.g. {first!r} on lines {_lines(np.flatnonzero(df['image'].eq(first).values))}")
     return df
 
+# %% ../nbs/00_data.ipynb #02982b89
+PROGRESS_MIN_ITEMS = 500  # with `bars=None`, steps over fewer items are quick and show no progress
+
+def _bars_wanted(bars):
+    "`bars` when given, else whether output goes to a notebook or a terminal, where a redrawn bar reads well (not a log)"
+    if bars is not None: return bars
+    from fastprogress.fastprogress import IN_NOTEBOOK
+    return IN_NOTEBOOK or bool(getattr(sys.stdout, 'isatty', lambda: False)())
+
+def progress(items, total=None, label='working', bars=None):
+    "Yield `items` showing progress: a fastprogress bar in a notebook or terminal, else a start line, a line about every 10% and an end line"
+    total = len(items) if total is None else total
+    if bars is None and total < PROGRESS_MIN_ITEMS: yield from items; return
+    if _bars_wanted(bars):
+        pb = progress_bar(items, total=total); pb.comment = label
+        yield from pb; return
+    t0, done, shown = time.time(), 0, 0
+    print(f'{label}: {total:,} to do', flush=True)
+    for o in items:
+        yield o
+        done += 1
+        tenth = done*10//max(total, 1)
+        if shown < tenth < 10:
+            shown = tenth; print(f'{label}: {done:,}/{total:,} ({done*100//max(total, 1)}%) after {time.time()-t0:.0f}s', flush=True)
+    print(f'{label}: {done:,} done in {time.time()-t0:.1f}s', flush=True)
+
 # %% ../nbs/00_data.ipynb #7b528438
 def _image_problem(fn:Path):
     "None if `fn` decodes as an image, else what is wrong with it"
@@ -73,10 +101,11 @@ def _image_problem(fn:Path):
         with Image.open(fn) as im: im.load()
     except Exception as e: return f'unreadable ({type(e).__name__}: {e})'
 
-def check_images(path, df:pd.DataFrame, fname='train.csv', col='image', n_workers=8):
+def check_images(path, df:pd.DataFrame, fname='train.csv', col='image', n_workers=8, bars=None):
     "Raise `LeavesDataError` naming every image in `df[col]` (relative to `path`) that is missing or cannot be decoded"
     path = Path(path)
-    with ThreadPoolExecutor(n_workers) as ex: problems = list(ex.map(_image_problem, [path/o for o in df[col]]))
+    with ThreadPoolExecutor(n_workers) as ex:
+        problems = list(progress(ex.map(_image_problem, [path/o for o in df[col]]), len(df), f'checking the images of {fname}', bars))
     bad = [(i,p) for i,p in enumerate(problems) if p]
     if bad:
         desc = '; '.join(f"line {i+2}: {df[col].iloc[i]} is {p}" for i,p in bad[:10])
@@ -84,15 +113,15 @@ def check_images(path, df:pd.DataFrame, fname='train.csv', col='image', n_worker
         raise LeavesDataError(f"{path/fname}: {len(bad)} image(s) cannot be used: {desc}{more}")
 
 # %% ../nbs/00_data.ipynb #b07ef831
-def check_leaves_folder(path, test=True, images=True):
+def check_leaves_folder(path, test=True, images=True, bars=None):
     "Check a Kaggle-layout folder; return `(train_df, test_df)` (`test_df` is None without `test.csv` or when `test=False`)"
     path = Path(path)
     if not path.is_dir(): raise LeavesDataError(f"{path}: not a folder")
     train = read_leaves_csv(path, 'train.csv')
     tst = read_leaves_csv(path, 'test.csv', cols=('image',)) if test and (path/'test.csv').exists() else None
     if images:
-        check_images(path, train, 'train.csv')
-        if tst is not None: check_images(path, tst, 'test.csv')
+        check_images(path, train, 'train.csv', bars=bars)
+        if tst is not None: check_images(path, tst, 'test.csv', bars=bars)
     return train, tst
 
 # %% ../nbs/00_data.ipynb #3b06316c
@@ -144,8 +173,8 @@ def _load_resized(fn, size, img_mode):
 
 class DecodedImageCache:
     "Images of a Kaggle-layout folder decoded once, resized to `size`, kept in a memory-mapped array; use as `get_x`"
-    def __init__(self, path, images, size=224, img_mode='RGB', cache_dir=None, n_workers=8):
-        self.path, self.images, self.size, self.img_mode = Path(path), list(images), size, img_mode
+    def __init__(self, path, images, size=224, img_mode='RGB', cache_dir=None, n_workers=8, bars=None):
+        self.path, self.images, self.size, self.img_mode, self.bars = Path(path), list(images), size, img_mode, bars
         self.index = {o: i for i, o in enumerate(self.images)}
         missing = [o for o in self.images if not (self.path/o).exists()]
         if missing: raise LeavesDataError(f"{self.path}: {len(missing)} image(s) missing, e.g. {missing[:5]}")
@@ -191,7 +220,8 @@ class DecodedImageCache:
         try:
             arr, bad = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape), []
             with ThreadPoolExecutor(n_workers) as ex:
-                for i, (a, problem) in enumerate(ex.map(self._load, self.images)):
+                loaded = ex.map(self._load, self.images)
+                for i, (a, problem) in enumerate(progress(loaded, len(self.images), f'decoding images into the {self.size}px cache', self.bars)):
                     if problem: bad.append(problem)
                     else: arr[i] = a
             del arr

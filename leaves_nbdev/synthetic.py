@@ -6,13 +6,14 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/synthetic.html.md"""
 
 # %% ../nbs/01_synthetic.ipynb #008fdb2a
 from __future__ import annotations
-import math, colorsys
+import math, colorsys, os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 # %% auto #0
-__all__ = ['OUTLINES', 'draw_leaf', 'make_synthetic_leaves']
+__all__ = ['OUTLINES', 'draw_leaf', 'make_synthetic_leaves', 'competition_counts']
 
 # %% ../nbs/01_synthetic.ipynb #c4a10671
 OUTLINES = ('ovate', 'lanceolate', 'elliptic', 'cordate', 'lobed', 'palmate', 'compound', 'linear')
@@ -107,20 +108,57 @@ def draw_leaf(traits, size=96, rng=None):
     return img.filter(ImageFilter.GaussianBlur(rng.uniform(0, .6))) if rng.uniform() < .5 else img
 
 # %% ../nbs/01_synthetic.ipynb #5f6a6055
-def make_synthetic_leaves(dest, n_species=12, n_per_species=40, n_test=60, size=96, seed=42, quality=90):
-    "Write a Kaggle-layout folder of synthetic leaves to `dest` and return its path"
+def _draw_chunk(dest, size, quality, seed, jobs):
+    "Draw and save `jobs` (traits, file name, image number), each image from its own generator seeded by (`seed`, its number)"
+    for tr, fn, k in jobs: draw_leaf(tr, size, rng=np.random.default_rng([seed, 1000, k])).save(Path(dest)/fn, quality=quality)
+    return len(jobs)
+
+def _n_cpus():
+    try: return len(os.sched_getaffinity(0))  # the CPUs this process may use (a container's or a job's share)
+    except AttributeError: return os.cpu_count() or 1
+
+def _species_counts(n_species, n_per_species):
+    "Training images of each species: `n_per_species` for every species, or one count per species"
+    counts = np.atleast_1d(np.asarray(n_per_species))
+    if counts.ndim != 1 or not np.issubdtype(counts.dtype, np.integer) or (counts < 1).any():
+        raise ValueError(f"n_per_species={n_per_species!r}: expected a whole number >= 1, or one such number per species")
+    if len(counts) == 1: return np.full(n_species, counts[0])
+    if len(counts) != n_species: raise ValueError(f"n_per_species: {len(counts)} counts for n_species={n_species}")
+    return counts
+
+def make_synthetic_leaves(dest, n_species=12, n_per_species=40, n_test=60, size=96, seed=42, quality=90, n_workers=None, bars=None):
+    "Write a Kaggle-layout folder of synthetic leaves to `dest` and return its path; `n_per_species`: one count, or one per species"
+    from leaves_nbdev.data import progress  # here, not above: the pool's workers import this module alone, without fastai
+    counts = _species_counts(n_species, n_per_species)
     dest = Path(dest); (dest/'images').mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     species = [_species_traits(i, np.random.default_rng([seed, i])) for i in range(n_species)]
-    labels = [s['name'] for s in species for _ in range(n_per_species)]
-    labels += [species[i]['name'] for i in rng.integers(0, n_species, n_test)]
+    sp = np.repeat(np.arange(n_species), counts)
+    # test images: species drawn uniformly when all have the same count (as always), else in proportion to the counts
+    tst_sp = rng.integers(0, n_species, n_test) if np.ndim(n_per_species) == 0 else rng.choice(n_species, n_test, p=counts/counts.sum())
+    sp = np.concatenate([sp, tst_sp]).astype(int)
+    labels = [species[i]['name'] for i in sp]
     order = rng.permutation(len(labels))
     names = {"label": labels, "image": [f'images/{int(k)}.jpg' for k in order]}
-    for sp_name, img_name, k in zip(labels, names['image'], range(len(labels))):
-        tr = species[[s['name'] for s in species].index(sp_name)]
-        draw_leaf(tr, size, rng=np.random.default_rng([seed, 1000, k])).save(dest/img_name, quality=quality)
+    jobs = [(species[i], fn, k) for k, (i, fn) in enumerate(zip(sp, names['image']))]
+    n_workers = _n_cpus() if n_workers is None else n_workers
+    chunk = max(1, min(100, math.ceil(len(jobs)/(4*max(n_workers, 1)))))
+    chunks = [jobs[i:i+chunk] for i in range(0, len(jobs), chunk)]
+    label = f'drawing {size}px synthetic leaves'
+    if n_workers <= 1 or len(chunks) == 1:
+        done = (_draw_chunk(dest, size, quality, seed, c) for c in chunks)
+        for _ in progress(_each_image(done), len(jobs), label, bars): pass
+    else:
+        with ProcessPoolExecutor(n_workers) as ex:
+            futs = [ex.submit(_draw_chunk, dest, size, quality, seed, c) for c in chunks]
+            try:
+                for _ in progress(_each_image(f.result() for f in as_completed(futs)), len(jobs), label, bars): pass
+            except BaseException:
+                for f in futs: f.cancel()
+                raise
     df = pd.DataFrame(names)[['image', 'label']]
-    trn, tst = df.iloc[:n_species*n_per_species], df.iloc[n_species*n_per_species:]
+    n_train = int(counts.sum())
+    trn, tst = df.iloc[:n_train], df.iloc[n_train:]
     trn = trn.sample(frac=1, random_state=seed)
     tst = tst.assign(_n=tst.image.str.extract(r'(\d+)', expand=False).astype(int)).sort_values('_n').drop(columns='_n')
     trn.to_csv(dest/'train.csv', index=False)
@@ -128,3 +166,25 @@ def make_synthetic_leaves(dest, n_species=12, n_per_species=40, n_test=60, size=
     tst.assign(label=trn.label.iloc[0]).to_csv(dest/'sample_submission.csv', index=False)
     tst.to_csv(dest/'test_labels.csv', index=False)
     return dest
+
+def _each_image(chunk_sizes):
+    "One item per image of each drawn chunk, for `progress`"
+    for n in chunk_sizes: yield from range(n)
+
+# %% ../nbs/01_synthetic.ipynb #1f0929e9
+def competition_counts(seed=42, n_train=18_353, n_species=176, lo=51, hi=353):
+    "Training images per species, from `lo` to `hi` and summing to `n_train`, imbalanced like the competition's; shuffled by `seed`"
+    if not 1 <= lo <= hi or not n_species*lo <= n_train <= n_species*hi:
+        raise ValueError(f"n_train={n_train}: {n_species} species of {lo} to {hi} images each hold {n_species*lo} to {n_species*hi}")
+    u = np.linspace(0, 1, n_species)
+    def curve(p): return lo*(hi/lo)**(u**p)  # from lo to hi; a larger p keeps more species near lo
+    a, b = 1e-3, 1e3
+    for _ in range(60):  # bisection on p (geometric): the total falls as p grows
+        p = math.sqrt(a*b)
+        a, b = (p, b) if curve(p).sum() > n_train else (a, p)
+    c = np.clip(np.round(curve(math.sqrt(a*b))), lo, hi).astype(int)
+    rng = np.random.default_rng(seed)
+    while d := int(n_train - c.sum()):  # what rounding left over: one image more or fewer for species picked at random
+        i = rng.integers(n_species)
+        if lo <= c[i] + np.sign(d) <= hi: c[i] += np.sign(d)
+    return rng.permutation(c)
