@@ -17,7 +17,7 @@ from fastcore.script import call_parse, bool_arg, store_true, is_cli, CliError
 from .data import leaves_dls, read_leaves_csv, check_images, check_data_args, LeavesError, LeavesDataError, LeavesArgumentError
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
-from .train import fit_leaves, check_fit_args, read_leaves_model
+from .train import fit_leaves, check_fit_args, read_leaves_model, single_process
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
 from .record import experiment_run, leaderboard
@@ -126,7 +126,8 @@ def leaves_train(
     r = learn.leaves_result
     print(_accuracy_line(r))
     if has_test:
-        sub = _predict_and_submit(learn, path, out, tta, tta_n, bs, dict(arch=arch, model=str(r['model'])), check=False)
+        with single_process():  # after training on several processes, the first predicts alone
+            sub = _predict_and_submit(learn, path, out, tta, tta_n, bs, dict(arch=arch, model=str(r['model'])), check=False)
         print(f"submission: {sub}")
     print(f"model: {r['model']}")
     return learn
