@@ -141,6 +141,7 @@ def fit_kfold(path, n_folds=5, seed=42, out='leaves_kfold', tta=True, tta_n=4, m
                 test_probs.append(probs)
                 fold_probs.append(save_probs(probs, out/f'fold_{k}/test_probs.npz'))
                 write_submission(probs, path, out/f'fold_{k}/submission.csv')
+            del learn  # the next fold's learner is built while this one would still be alive: one model's memory less
         oof, oof_kept = pd.concat(oof).reindex(df.image.values), pd.concat(oof_kept).reindex(df.image.values)
         save_probs(oof.rename_axis('image'), out/'oof_probs.npz')
         save_probs(oof_kept.rename_axis('image'), out/'oof_probs_selected.npz')

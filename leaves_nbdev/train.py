@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
 import gzip, json, os, sys, time, tempfile, warnings, contextlib
-from .data import leaves_dls, read_leaves_csv, check_data_args, LeavesDataError, LeavesArgumentError
+from .data import leaves_dls, read_leaves_csv, check_data_args, LeavesDataError, LeavesArgumentError, _bars_wanted
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .record import experiment_run
@@ -170,11 +170,6 @@ def _precision(precision):
 def _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult):
     "Last epoch (0-based) of each SGDR cycle"
     return list(np.cumsum([cycle_len * cycle_mult**i for i in range(n_cycles)]) - 1)
-
-def _bars_wanted(bars):
-    if bars is not None: return bars
-    from fastprogress.fastprogress import IN_NOTEBOOK
-    return IN_NOTEBOOK or sys.stdout.isatty()
 
 def fit_sgdr_any_mult(learn:Learner, n_cycles, cycle_len, lr_max, cycle_mult=2, cbs=None):
     "fastai's `fit_sgdr` schedule, also for `cycle_mult=1` (equal restarts), where fastai's epoch count divides by zero"
