@@ -34,7 +34,7 @@ test: setup
 	$(BIN)/nbdev-test --n-workers 2 --timing
 
 # root (a container, a cloud box) must say so to Jupyter
-lab: setup
+lab: | $(BIN)/leaves-demo
 	cd nbs && ../$(BIN)/jupyter-lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 weights: setup
