@@ -19,9 +19,9 @@ except ImportError: fcntl = None  # Windows: the cache build is not locked
 
 # %% auto #0
 __all__ = ['PROGRESS_MIN_ITEMS', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'read_leaves_csv', 'progress',
-           'check_images', 'check_leaves_folder', 'stratified_split', 'GivenSplitter', 'PILImageUpright',
-           'PILImageBWUpright', 'DecodedImageCache', 'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL',
-           'check_data_args', 'leaves_dls']
+           'ProgressLines', 'check_images', 'check_leaves_folder', 'stratified_split', 'GivenSplitter',
+           'PILImageUpright', 'PILImageBWUpright', 'DecodedImageCache', 'leaves_augmentations', 'leaves_datablock',
+           'CachedImagesDL', 'check_data_args', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
 class LeavesError(Exception):
@@ -83,15 +83,22 @@ def progress(items, total=None, label='working', bars=None):
     if _bars_wanted(bars):
         pb = progress_bar(items, total=total); pb.comment = label
         yield from pb; return
-    t0, done, shown = time.time(), 0, 0
-    print(f'{label}: {total:,} to do', flush=True)
-    for o in items:
-        yield o
-        done += 1
-        tenth = done*10//max(total, 1)
-        if shown < tenth < 10:
-            shown = tenth; print(f'{label}: {done:,}/{total:,} ({done*100//max(total, 1)}%) after {time.time()-t0:.0f}s', flush=True)
-    print(f'{label}: {done:,} done in {time.time()-t0:.1f}s', flush=True)
+    lines = ProgressLines(total, label)
+    for o in items: yield o; lines.update()
+    lines.close()
+
+class ProgressLines:
+    "Progress for a log or CI, where a redrawn bar is noise: a start line, a line about every 10%, an end line with the time taken"
+    def __init__(self, total, label='working'):
+        self.total, self.label, self.done, self.shown, self.t0 = total, label, 0, 0, time.time()
+        print(f'{label}: {total:,} to do', flush=True)
+    def update(self, k=1):
+        self.done += k
+        tenth = self.done*10//max(self.total, 1)
+        if self.shown < tenth < 10:
+            self.shown = tenth
+            print(f'{self.label}: {self.done:,}/{self.total:,} ({self.done*100//max(self.total, 1)}%) after {time.time()-self.t0:.0f}s', flush=True)
+    def close(self): print(f'{self.label}: {self.done:,} done in {time.time()-self.t0:.1f}s', flush=True)
 
 # %% ../nbs/00_data.ipynb #7b528438
 def _image_problem(fn:Path):

@@ -11,14 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 import contextlib, sys, warnings
 from PIL import Image, ImageOps
 from .data import (LeavesDataError, LeavesArgumentError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache,
-                               CachedImagesDL, PILImageUpright, PILImageBWUpright, _open_upright, _is_int)
+                               CachedImagesDL, PILImageUpright, PILImageBWUpright, _open_upright, _is_int,
+                               _bars_wanted, ProgressLines, PROGRESS_MIN_ITEMS)
 from .models import leaves_learner
 from .train import read_leaves_model
 
 # %% auto #0
-__all__ = ['PHOTO_EXTS', 'load_leaves_learner', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission',
-           'write_submission', 'score_submission', 'find_photos', 'open_photo', 'UnreadablePhotoWarning',
-           'predict_photos']
+__all__ = ['PHOTO_EXTS', 'load_leaves_learner', 'PredictionProgress', 'predict_leaves', 'save_probs', 'load_probs',
+           'validate_submission', 'write_submission', 'score_submission', 'find_photos', 'open_photo',
+           'UnreadablePhotoWarning', 'predict_photos']
 
 # %% ../nbs/06_predict.ipynb #2083a5d3
 def _image_cls(img_mode): return PILImageBWUpright if img_mode == 'L' else PILImageUpright
@@ -46,16 +47,34 @@ def load_leaves_learner(model, path=None, bs=64, num_workers=None, cache=False) 
     return learn
 
 # %% ../nbs/06_predict.ipynb #c3c9bcfa
-def predict_leaves(model, path, tta=True, n=4, bs=64, fname='test.csv', check=True, cache=False) -> pd.DataFrame:
-    "Class probabilities for the images in `path/fname`, from a `Learner` or a model file, with optional TTA"
+class PredictionProgress(Callback):
+    "`ProgressLines` over every pass of a prediction (TTA's augmented passes and its plain one): images done, not batches"
+    order = 100
+    def __init__(self, total, label='predicting'): self.total, self.label, self.lines = total, label, None
+    def before_validate(self):
+        if self.lines is None: self.lines = ProgressLines(self.total, self.label)
+    def after_batch(self): self.lines.update(find_bs(self.xb))
+
+def _predict(learn, dl, tta, n, bars, label):
+    "Probabilities for `dl` (TTA with `n` augmented passes): fastai's bars in a notebook or terminal, else a few lines for a log (none for under 500 images)"
+    passes = n + 1 if tta else 1
+    total = passes*len(dl.dataset)
+    show_bars, lines = _bars_wanted(bars), None
+    if not show_bars and (bars is not None or total >= PROGRESS_MIN_ITEMS): lines = PredictionProgress(total, f'{label} ({passes} pass{"es"*(passes > 1)})')
+    with (contextlib.nullcontext() if show_bars else learn.no_bar()), (learn.added_cbs(lines) if lines else contextlib.nullcontext()):
+        probs = learn.tta(dl=dl, n=n)[0] if tta else learn.get_preds(dl=dl)[0]
+    if lines and lines.lines: lines.lines.close()
+    return probs.float()
+
+def predict_leaves(model, path, tta=True, n=4, bs=64, fname='test.csv', check=True, cache=False, bars=None) -> pd.DataFrame:
+    "Class probabilities for the images in `path/fname`, from a `Learner` or a model file, with optional TTA; progress as `bars` says (None: bars in a notebook or terminal, lines in a log)"
     path = Path(path)
     test_df = read_leaves_csv(path, fname, cols=('image',))
-    if check: check_images(path, test_df, fname)
+    if check: check_images(path, test_df, fname, bars=bars)
     learn = model if isinstance(model, Learner) else load_leaves_learner(model, path, bs=bs, cache=cache)
     dl = learn.dls.test_dl(test_df, bs=bs)
-    with learn.no_bar():
-        probs = learn.tta(dl=dl, n=n)[0] if tta else learn.get_preds(dl=dl)[0]
-    return pd.DataFrame(probs.float().numpy(), index=pd.Index(test_df.image, name='image'), columns=list(map(str, learn.dls.vocab)))
+    probs = _predict(learn, dl, tta, n, bars, f'predicting {fname}')
+    return pd.DataFrame(probs.numpy(), index=pd.Index(test_df.image, name='image'), columns=list(map(str, learn.dls.vocab)))
 
 # %% ../nbs/06_predict.ipynb #e5770e00
 def save_probs(probs:pd.DataFrame, fname) -> Path:
@@ -166,12 +185,6 @@ def open_photo(photo, mode='RGB') -> Image.Image:
 class UnreadablePhotoWarning(UserWarning):
     "Some photos given to `predict_photos` could not be read; the others were predicted"
 
-def _show_bars(bars):
-    "`bars` when given, else whether output goes to a notebook or a terminal (not a log, where redrawn bars are noise)"
-    if bars is not None: return bars
-    from fastprogress.fastprogress import IN_NOTEBOOK
-    return IN_NOTEBOOK or bool(getattr(sys.stdout, 'isatty', lambda: False)())
-
 def _read_resized(photo, img_mode, size):
     "`(image, None)` for a photo that can be read, resized to `size` (when known) as `Resize(size, method='squish')` does, else `(None, why)`"
     try: im = open_photo(photo, img_mode)
@@ -193,8 +206,7 @@ def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_worke
         raise LeavesDataError(f"no photo could be read: " + '; '.join(f"{name}: {why}" for name, why in bad[:10]) + (f" (and {len(bad)-10} more)" if len(bad) > 10 else ''))
     ok = [i for i, (im, _) in enumerate(read) if im is not None]
     dl = learn.dls.test_dl([_image_cls(img_mode).create(read[i][0]) for i in ok], bs=bs)
-    with (contextlib.nullcontext() if _show_bars(bars) else learn.no_bar()):
-        probs = (learn.tta(dl=dl, n=n)[0] if tta else learn.get_preds(dl=dl)[0]).float()
+    probs = _predict(learn, dl, tta, n, bars, 'predicting photos')
     vocab = np.array(list(map(str, learn.dls.vocab)), dtype=object)
     top_p, top_i = probs.topk(min(k, len(vocab)), dim=1)
     res = pd.DataFrame(dict(photo=[name for name, _ in found]))
