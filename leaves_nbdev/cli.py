@@ -7,6 +7,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/cli.html.md"""
 # %% ../nbs/09_cli.ipynb #cbf7b9a3
 from __future__ import annotations
 import os, time, warnings
+_STARTED = time.time()  # a --budget counts from here: the imports below are part of the run
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # fastai's import: noise above a tool's output
 from functools import wraps
 from pathlib import Path
@@ -18,6 +19,7 @@ from .data import leaves_dls, read_leaves_csv, check_images, check_data_args, Le
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .train import fit_leaves, check_fit_args, read_leaves_model, single_process
+from .budget import _fmt_s
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
 from .record import experiment_run, leaderboard
@@ -81,7 +83,7 @@ def _accuracy_line(r):
 def leaves_train(
     path:str,                       # Kaggle-layout folder: train.csv, test.csv, sample_submission.csv, images/
     arch:str='mobilenet_v2',        # resnet18, resnet34, resnet50, mobilenet_v2, efficientnet_lite0/1/2, or a timm model name
-    size:int=224,                   # image size in pixels (square)
+    size:int=224,                   # image size in pixels (square); with --budget, the largest size the plan may use
     bs:int=64,                      # batch size (per process when several train)
     n_cycles:int=4,                 # number of SGDR cycles
     cycle_len:int=1,                # epochs in the first cycle
@@ -106,7 +108,10 @@ def leaves_train(
     seed:int=42,                    # random seed for the split, initialisation and order
     precision:str='auto',           # auto, fp32, fp16 or bf16
     snapshots:store_true=False,     # also keep the model at the end of every cycle
-    cache:str='auto',               # decoded-image cache: auto (on a GPU), true, false, or a cache folder
+    cache:str='auto',               # decoded-image cache: auto (on a GPU or with --budget), true, false, or a cache folder
+    final_size:int=None,            # progressive resizing: after the SGDR cycles at --size, train --final-epochs more at this size
+    final_epochs:int=0,             # epochs (one cosine cycle) at --final-size
+    budget:str=None,                # time for the whole run, lr_find and TTA included ('6m', '90s', '1m30s'): measure, plan, fit it
     tta:bool_arg=True,              # predict with test-time augmentation
     tta_n:int=4,                    # augmented passes for TTA
     out:str='leaves_out',           # output folder
@@ -116,20 +121,24 @@ def leaves_train(
               opt=opt, mom=mom, wd=wd, wd_bn_bias=wd_bn_bias, label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix,
               pretrained=_pretrained(pretrained), weights=weights, head=head, aug=None if aug == 'none' else aug,
               normalize=normalize, img_mode=img_mode, freeze_epochs=freeze_epochs, valid_pct=valid_pct,
-              seed=seed, precision=precision, snapshots=snapshots, cache=_cache(cache), out=out)
+              seed=seed, precision=precision, snapshots=snapshots, cache=_cache(cache), final_size=final_size,
+              final_epochs=final_epochs, budget=budget, out=out)
+    start = _STARTED if is_cli() else time.time()  # a command's budget counts its imports; a Python call, from the call
     check_fit_args(**kw)
     if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
     first = rank_distrib() == 0  # several processes (accelerate launch, torchrun): the first one predicts and writes
     has_test = _check_test_set(path) if first else False
-    learn = fit_leaves(path, **kw)
+    learn = fit_leaves(path, budget_start=start, **kw)
     if not first: return learn
     r = learn.leaves_result
     print(_accuracy_line(r))
+    if r['plan']: tta, tta_n = r['plan']['tta_n'] > 0, max(r['plan']['tta_n'], 1)  # the passes the plan paid for
     if has_test:
         with single_process():  # after training on several processes, the first predicts alone
             sub = _predict_and_submit(learn, path, out, tta, tta_n, bs, dict(arch=arch, model=str(r['model'])), check=False)
         print(f"submission: {sub}")
     print(f"model: {r['model']}")
+    if r['plan']: print(f"budget {_fmt_s(r['plan']['budget'])}: the whole run took {_fmt_s(time.time() - start)} (planned {_fmt_s(r['plan']['predicted'])})")
     return learn
 
 # %% ../nbs/09_cli.ipynb #e86349b9
@@ -225,20 +234,23 @@ def leaves_demo(
     n_cycles:int=3,                 # SGDR cycles (1, 2, 4 epochs...)
     cycle_len:int=2,                # epochs in the first cycle
     seed:int=42,                    # random seed
+    budget:str=None,                # a time budget ('2m') planned by fit_leaves instead of the fixed schedule above
 ):
     "Make synthetic leaves, train on them, and write and validate a submission: the package end to end"
     out = Path(out); data = out/'data'
     if not (data/'train.csv').exists(): make_synthetic_leaves(data, n_species, n_per_species, n_test, size=size, seed=seed)
     print(f"data: {data} ({n_species} species, {n_species*n_per_species} training and {n_test} test images)")
     t0 = time.time()
-    learn = fit_leaves(data, arch=arch, size=size, bs=32, n_cycles=n_cycles, cycle_len=cycle_len, pretrained=False,
-                       seed=seed, out=out/'run', show=False, lr_find_iters=60)
+    schedule = dict(budget=budget, budget_start=t0) if budget else dict(n_cycles=n_cycles, cycle_len=cycle_len, lr_find_iters=60)
+    learn = fit_leaves(data, arch=arch, size=size, bs=32, pretrained=False, seed=seed, out=out/'run', show=False, **schedule)
     r, train_s = learn.leaves_result, time.time() - t0
-    sub = _predict_and_submit(learn, data, out/'run', True, 4, 64, dict(arch=arch, model=str(r['model'])))
+    tta_n = r['plan']['tta_n'] if r['plan'] else 4
+    sub = _predict_and_submit(learn, data, out/'run', tta_n > 0, max(tta_n, 1), 64, dict(arch=arch, model=str(r['model'])))
     acc = score_submission(sub, data/'test_labels.csv')
     print(f"{_accuracy_line(r)} (chance {1/n_species:.3f})")
     print(f"test accuracy {acc:.4f} (the model of the best validation epoch, scored on the synthetic test answers); training {train_s:.0f} s")
     for f in [sub, r['model'], out/'run/lr_find.png', out/'run/training_curves.png', out/'run/history.csv', out/'run/runs.db']: print(f"  {f}")
+    if budget: print(f"budget {_fmt_s(r['plan']['budget'])}: training and prediction took {_fmt_s(time.time() - t0)} (planned {_fmt_s(r['plan']['predicted'] - r['plan']['seconds']['spent'])})")
     return dict(valid_accuracy=r['valid_accuracy'], last_valid_accuracy=r['last_valid_accuracy'], test_accuracy=acc, train_seconds=train_s, submission=sub)
 
 # %% ../nbs/09_cli.ipynb #fe0eb44b

@@ -8,16 +8,17 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/train.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
-import gzip, json, os, sys, time, tempfile, warnings, contextlib
-from .data import leaves_dls, read_leaves_csv, check_data_args, LeavesDataError, LeavesArgumentError, _bars_wanted
+import gzip, json, os, shutil, sys, time, tempfile, warnings, contextlib
+from .data import leaves_dls, read_leaves_csv, check_data_args, LeavesDataError, LeavesArgumentError, _bars_wanted, _is_int
+from .budget import parse_budget, measure_speeds, plan_budget, describe_plan, cpu_has_bf16, _fmt_s
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .record import experiment_run
 
 # %% auto #0
 __all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history',
-           'DecayGroupsOptimWrapper', 'torch_optimizer', 'fit_sgdr_any_mult', 'single_process', 'check_fit_args',
-           'fit_leaves']
+           'DecayGroupsOptimWrapper', 'torch_optimizer', 'CPUBFloat16', 'fit_sgdr_any_mult', 'single_process',
+           'check_fit_args', 'BudgetGuard', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #e02e7be5
 def _unwrap(model):
@@ -160,12 +161,30 @@ def torch_optimizer(opt='adam', mom=0.9, sqr_mom=0.99, eps=1e-5, fused='auto', w
     return partial(DecayGroupsOptimWrapper, opt=torch.optim.AdamW, betas=(mom, sqr_mom), eps=eps, wd_bn_bias=wd_bn_bias, **kw)
 
 # %% ../nbs/05_train.ipynb #b7063cba
+class CPUBFloat16(Callback):
+    "bf16 autocast on the CPU, where oneDNN runs it on bf16 matrix units (AMX, AVX512-BF16); fastai's `MixedPrecision` autocasts CUDA only"
+    order = 10  # as `MixedPrecision`: around the forward pass and the loss
+    def before_batch(self): self.autocast = torch.autocast('cpu', dtype=torch.bfloat16); self.autocast.__enter__()
+    def after_pred(self): self.learn.pred = to_float(self.pred)
+    def after_loss(self): self._exit()
+    def after_batch(self): self._exit()  # also after a batch that stopped early (cancelled, or validation's no loss step)
+    def _exit(self):
+        if getattr(self, 'autocast', None) is not None: self.autocast.__exit__(None, None, None); self.autocast = None
+
 def _precision(precision):
+    "'auto' is bf16 on a GPU that has it (fp16 otherwise) and fp32 on a CPU; a CPU takes 'bf16' (autocast) too, not 'fp16'"
     if precision == 'auto':
         if not torch.cuda.is_available(): return 'fp32'
         return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
     if precision not in ('fp32', 'fp16', 'bf16'): raise LeavesArgumentError(f"precision={precision!r}: expected 'auto', 'fp32', 'fp16' or 'bf16'")
+    if precision == 'fp16' and not torch.cuda.is_available():
+        raise LeavesArgumentError("precision='fp16' needs a GPU; on a CPU use 'bf16' (fast where the CPU has AMX or AVX512-BF16) or 'fp32'")
     return precision
+
+def _set_precision(learn, precision):
+    "Mixed precision as `precision` says: fastai's callbacks on a GPU, `CPUBFloat16` for bf16 on a CPU"
+    if precision == 'fp16': learn.to_fp16()
+    elif precision == 'bf16': learn.to_bf16() if torch.cuda.is_available() else learn.add_cb(CPUBFloat16())
 
 def _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult):
     "Last epoch (0-based) of each SGDR cycle"
@@ -218,7 +237,7 @@ def _trainable(learn): return sum(p.requires_grad for p in learn.model.parameter
 def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam', wd=None,
                    label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None, head='fastai', aug='fastai',
                    img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, suggest='auto', precision='auto',
-                   channels_last='auto', cache='auto', lr_find_iters=100, **kwargs):
+                   channels_last='auto', cache='auto', lr_find_iters=None, final_size=None, final_epochs=0, budget=None, **kwargs):
     "Raise `LeavesArgumentError` for any `fit_leaves` argument that cannot work, before any image is read"
     def need(ok, name, value, what):
         if not ok: raise LeavesArgumentError(f"{name}={value!r}: {what}")
@@ -236,29 +255,88 @@ def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1
     need(opt in ('sgd', 'adam'), 'opt', opt, "expected 'sgd' or 'adam'")
     need(suggest == 'auto' or suggest in LR_SUGGESTIONS, 'suggest', suggest, f"expected 'auto' or one of {list(LR_SUGGESTIONS)}")
     need(channels_last in (True, False, 'auto'), 'channels_last', channels_last, "expected True, False or 'auto'")
-    need(isinstance(lr_find_iters, (int, np.integer)) and lr_find_iters >= 6, 'lr_find_iters', lr_find_iters, 'expected a whole number >= 6')
+    need(lr_find_iters is None or (_is_int(lr_find_iters) and lr_find_iters >= 6), 'lr_find_iters', lr_find_iters, 'expected None or a whole number >= 6')
     need(cache in (True, False, 'auto') or isinstance(cache, (str, Path)), 'cache', cache, "expected True, False, 'auto' or a cache folder")
     _precision(precision)
+    need(final_size is None or (_is_int(final_size) and final_size > size), 'final_size', final_size,
+         f'expected None or a whole number of pixels larger than size={size} (progressive resizing)')
+    need(_is_int(final_epochs) and final_epochs >= 0, 'final_epochs', final_epochs, 'expected a whole number >= 0')
+    need(not (final_epochs and final_size is None), 'final_epochs', final_epochs, 'needs a final_size to train at')
+    if budget is not None:
+        parse_budget(budget)
+        need(lr is None, 'lr', lr, 'a budget plans its own lr_find; give the budget or the learning rate, not both')
+        need(final_size is None and not final_epochs, 'final_size', final_size, "a budget chooses the final size itself ('size' is the largest it may use)")
+        need(size >= 64, 'size', size, 'a budget needs room to plan: the largest size it may use must be at least 64 px')
     if splits is not None:
         need(len(splits) == 2 and len(splits[0]) > 0, 'splits', '...', 'expected (train_idx, valid_idx) with at least one training row')
+
+def _cache_fits(path, size, img_mode, cache=None) -> bool:
+    "Whether the image cache of the folder `path` (train and test images) at `size` takes under half the free disk space where it goes"
+    path = Path(path)
+    n = sum(len(pd.read_csv(path/f, usecols=[0])) for f in ('train.csv', 'test.csv') if (path/f).exists())
+    need = n*size*size*(1 if img_mode == 'L' else 3)
+    where = Path(cache) if isinstance(cache, (str, Path)) else Path.home()/'.cache'/'leaves_nbdev'
+    while not where.exists(): where = where.parent
+    free = shutil.disk_usage(where).free
+    if need < free/2: return True
+    print(f"image cache off: {need/2**30:.1f} GiB of decoded images would take over half the {free/2**30:.1f} GiB free in {where}", flush=True)
+    return False
+
+def _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision, freeze_epochs, t_dls, cache, lr_find_iters, channels_last):
+    "Measure this machine at each candidate size (and bf16 where the CPU has it), then plan the run in what is left of `budget`"
+    sizes = [s for s in range(64, max_size + 1, 32)]
+    cpu_choice = precision == 'auto' and not torch.cuda.is_available() and cpu_has_bf16()
+    precisions = ['fp32', 'bf16'] if cpu_choice else [_precision(precision)]
+    budget_s = parse_budget(budget)
+    # a size whose epoch would take over 40% of the budget cannot get its epochs: larger ones are not measured
+    speeds = measure_speeds(learn, sizes, precisions, channels_last=channels_last, bs=32, n_batches=2,
+                            stop_after=0.4*budget_s*min(bs, 32)/len(dls.split[0]))
+    n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
+    n_images = len(dls.df) + n_test
+    plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=time.time() - budget_start,
+                         decode_per_s=n_images/max(t_dls, 1e-3) if cache else None, bs=bs, freeze_epochs=freeze_epochs, precision=p,
+                         lr_find_iters=lr_find_iters)
+             for p in precisions]
+    # the plan with the largest final size, then the most epochs; ties go to fp32 (listed first)
+    key = lambda p: ((p['final_size'] or p['size']), p['final_epochs'] + p['cycle_len'])
+    return dict(max(plans, key=key), final_bs=min(bs, 32))
+
+class BudgetGuard(Callback):
+    "Stop training, keeping the best model so far, when the next epoch (as long as the last) would end past `deadline` (a `time.time()`)"
+    order = Recorder.order + 2
+    def __init__(self, deadline): self.deadline, self.stopped = deadline, None
+    def before_epoch(self): self.t0 = time.time()
+    def after_epoch(self):
+        if time.time() + (time.time() - self.t0) > self.deadline and self.epoch < self.n_epoch - 1:
+            self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
+            print(f'budget: {self.stopped}', flush=True)
+            raise CancelFitException()
 
 def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam',
                mom=0.9, wd=None, wd_bn_bias=False, label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None,
                head='fastai', aug='fastai', normalize=True, img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, seed=42,
                suggest='auto', precision='auto', channels_last='auto', out='leaves_out', snapshots=False,
-               record=True, bars=None, show=False, check=True, cache='auto', num_workers=None, lr_find_iters=100, cbs=None) -> Learner:
+               record=True, bars=None, show=False, check=True, cache='auto', num_workers=None, lr_find_iters=None,
+               final_size=None, final_epochs=0, budget=None, budget_start=None, cbs=None) -> Learner:
     "Train a leaf classifier on the Kaggle-layout folder `path`; write the model, history, curves and lr_find plot to `out`"
-    params = {k: v for k, v in locals().items() if k not in ('cbs',)}
+    params = {k: v for k, v in locals().items() if k not in ('cbs', 'budget_start')}
     check_fit_args(**params)
     out, t0, first = Path(out), time.time(), rank_distrib() == 0  # under Accelerate, the first process writes files and records
+    budget_start = budget_start or t0  # the budget's clock: from here, or from the command that called (leaves-train)
     out.mkdir(parents=True, exist_ok=True)
-    precision = _precision(precision)
-    if cache == 'auto': cache = torch.cuda.is_available()
+    precision_asked, precision = precision, _precision(precision)
+    # the cache on by default: at the competition's size on two CPU cores it makes an epoch 1.2x and TTA 1.7x faster
+    # for a build that costs a sixth of an epoch (bench/scale.py), and on a GPU it feeds the model from device memory
+    if cache == 'auto': cache = _cache_fits(path, max(size, final_size or 0), img_mode)
+    max_size, plan, final_bs = size, None, bs
+    if budget is not None: size = min(size, 64)  # the plan starts small; `size` is the largest it may use
     set_seed(seed, reproducible=True)
     db = (out/'runs.db' if record is True else Path(record)) if record and first else None
     with experiment_run(db, 'train', params) as run:
+        t_dls = time.time()
         dls = leaves_dls(path, size=size, bs=bs, valid_pct=valid_pct, seed=seed, aug=aug, img_mode=img_mode, splits=splits,
                          check=check, cache=cache, num_workers=num_workers)
+        t_dls = time.time() - t_dls
         has_valid = len(dls.split[1]) > 0
         if not has_valid and first: print(f"no validation split (valid_pct=0): training on all {len(dls.split[0])} rows and keeping the last epoch's model", flush=True)
         opt_func = torch_optimizer(opt, mom, wd_bn_bias=wd_bn_bias)
@@ -269,15 +347,25 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                                cbs=[cb(alpha) for cb, alpha in ((MixUp, mixup), (CutMix, cutmix)) if alpha])
         learn.leaves_recipe = dict(size=size, img_mode=img_mode, aug=aug)
         if not has_valid: learn.recorder.valid_metrics = False
-        if precision == 'fp16': learn.to_fp16()
-        if precision == 'bf16': learn.to_bf16()
-        if channels_last is True or (channels_last == 'auto' and precision != 'fp32'): learn.add_cb(ChannelsLast())
+        if budget is not None:
+            plan = _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision_asked,
+                             freeze_epochs if learn.leaves_arch['pretrained'] else 0, t_dls, cache, lr_find_iters,
+                             channels_last in (True, 'auto'))
+            if first: print(describe_plan(plan), flush=True)
+            lr_find_iters, n_cycles, cycle_len, cycle_mult = plan['lr_find_iters'], plan['n_cycles'], plan['cycle_len'], plan['cycle_mult']
+            final_size, final_epochs, precision = plan['final_size'], plan['final_epochs'], plan['precision']
+            # the plan's speeds were measured at its batch size, which is also the fastest per image at large sizes on a CPU
+            final_bs = plan['final_bs']
+        _set_precision(learn, precision)
+        # channels-last: with mixed precision, and under a budget (measured 1.3-1.4x faster in fp32 on a CPU too)
+        if channels_last is True or (channels_last == 'auto' and (precision != 'fp32' or budget is not None)): learn.add_cb(ChannelsLast())
         ends = _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult)
         frozen = learn.leaves_arch['pretrained'] and freeze_epochs > 0
         saver = SaveBestLeavesModel(out/'model.pt.gz', monitor='accuracy' if has_valid else None,
                                     snapshot_epochs=[e + freeze_epochs*frozen for e in ends] if snapshots else ())
         history = LeavesHistory(out/'history.csv', lines=not _bars_wanted(bars))
         fit_cbs, trainable = [saver, history] + L(cbs), {}
+        if plan: fit_cbs.append(BudgetGuard(budget_start + plan['budget']*(1 - 0.02) - plan['seconds']['tta'] - plan['seconds']['fixed']))
         ctx = learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext()
         if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
         # fastai builds a pretrained learner frozen; without a frozen phase the whole model trains from the first epoch,
@@ -290,7 +378,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                 # several processes: the first sweeps alone, before the process group exists (a sweep stops early on its
                 # own loss, which would leave the others waiting in a gradient exchange); the others take its rate below
                 if first:
-                    with single_process(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=lr_find_iters, show=show)
+                    with single_process(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=lr_find_iters or 100, show=show)
                     print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
             t_lr = time.time() - t_lr
             with _distributed(learn):
@@ -303,6 +391,13 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                 else: lr_max = lr
                 trainable['sgdr'] = _trainable(learn)
                 fit_sgdr_any_mult(learn, n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs)
+                if final_size and final_epochs:
+                    # progressive resizing: the same split and vocabulary at the final size, one more cosine cycle; the
+                    # kept model is the best epoch at this size (the one its recipe, and so prediction, uses)
+                    learn.dls = leaves_dls(path, size=final_size, bs=final_bs, seed=seed, aug=aug, img_mode=img_mode, splits=dls.split,
+                                           vocab=dls.vocab, check=False, cache=cache, num_workers=num_workers)
+                    learn.leaves_recipe['size'], history.phase, saver.best = final_size, f'final {final_size}px', None
+                    fit_sgdr_any_mult(learn, 1, final_epochs, lr_max=lr_max, cycle_mult=1, cbs=fit_cbs)
         h = pd.DataFrame(history.rows)
         last = float(h.accuracy.iloc[-1]) if has_valid else None
         best = float(saver.best) if has_valid else None
@@ -316,5 +411,9 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
         learn.leaves_result = dict(valid_accuracy=best, last_valid_accuracy=last, best_epoch=saver.best_epoch, last_epoch=len(h) - 1,
                                    kept='best' if has_valid else 'last', lr=lr, seconds=round(time.time()-t0, 1),
                                    lr_find_seconds=round(t_lr, 2), trainable_tensors=trainable,
-                                   model=out/'model.pt.gz', snapshots=saver.snapshots, files=files, splits=dls.split)
+                                   model=out/'model.pt.gz', snapshots=saver.snapshots, files=files, splits=dls.split,
+                                   size=final_size if final_size and final_epochs else size, plan=plan)
+        if plan is not None and first:
+            print(f"budget {_fmt_s(plan['budget'])}: training done after {_fmt_s(time.time() - budget_start)} "
+                  f"(planned {_fmt_s(plan['predicted'] - plan['seconds']['tta'] - plan['seconds']['fixed'])} to here)", flush=True)
     return learn
