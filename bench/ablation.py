@@ -43,6 +43,7 @@ VARIANTS = {
     'budget: fp32': dict(precision='fp32'),                  # no bf16 autocast, even where the CPU has bf16 units
     'budget: bf16': dict(precision='bf16'),                  # bf16 whether or not the plan would choose it
     'budget: no cache': dict(cache=False),                   # decode the JPEGs every epoch
+    'budget: no channels-last': dict(channels_last=False),   # fp32/bf16 tensors in PyTorch's default memory format
     'budget: one size': dict(size=64),                       # no progressive resizing: every epoch at 64 px
     'budget: lr_find 100 iterations': dict(lr_find_iters=100),
     'budget: no frozen epoch': dict(freeze_epochs=0),
