@@ -73,7 +73,7 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
 def _fmt_s(s): return f'{int(s//60)}m{int(round(s%60)):02d}s' if s >= 60 else f'{s:.0f}s'
 
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
-                decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4, min_final_epochs=3, tta_share=0.06,
+                decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4, min_final_epochs=5, tta_share=0.06,
                 margin=0.04, fixed=6., epoch_overhead=1., precision=None, lr_find_iters=None) -> dict:
     "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`)"
     budget = parse_budget(budget)
@@ -90,7 +90,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
             cost = n_test*(n + 1)/evaluate[s]
             if cost <= tta_share*budget or n == 0: return n, cost
     left = budget*(1 - margin) - spent - fixed
-    lr_iters = lr_find_iters or int(np.clip(0.05*left/(bs/train[small]), 20, 100))  # given: kept
+    lr_iters = lr_find_iters or int(np.clip(0.10*left/(bs/train[small]), 20, 100))  # given: kept
     lr_s = lr_iters*bs/train[small]
     frozen_s = freeze_epochs*epoch_s(small)
     plan, why = None, []

@@ -267,6 +267,8 @@ def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1
         need(lr is None, 'lr', lr, 'a budget plans its own lr_find; give the budget or the learning rate, not both')
         need(final_size is None and not final_epochs, 'final_size', final_size, "a budget chooses the final size itself ('size' is the largest it may use)")
         need(size >= 64, 'size', size, 'a budget needs room to plan: the largest size it may use must be at least 64 px')
+        # each process would measure, and so plan, on its own: their schedules could differ and leave one waiting
+        need(num_distrib() <= 1, 'budget', budget, f'plans the run of one process; with {num_distrib()} processes give the schedule (n_cycles, final_size...)')
     if splits is not None:
         need(len(splits) == 2 and len(splits[0]) > 0, 'splits', '...', 'expected (train_idx, valid_idx) with at least one training row')
 
@@ -297,13 +299,13 @@ def _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision, f
                          decode_per_s=n_images/max(t_dls, 1e-3) if cache else None, bs=bs, freeze_epochs=freeze_epochs, precision=p,
                          lr_find_iters=lr_find_iters)
              for p in precisions]
-    # the plan with the largest final size, then the most epochs; ties go to fp32 (listed first)
-    key = lambda p: ((p['final_size'] or p['size']), p['final_epochs'] + p['cycle_len'])
+    # the plan with the largest final size, then the most epochs there, then at the small size; ties go to fp32 (listed first)
+    key = lambda p: ((p['final_size'] or p['size']), p['final_epochs'], p['cycle_len'])
     return dict(max(plans, key=key), final_bs=min(bs, 32))
 
 class BudgetGuard(Callback):
     "Stop training, keeping the best model so far, when the next epoch (as long as the last) would end past `deadline` (a `time.time()`)"
-    order = Recorder.order + 2
+    order = SaveBestLeavesModel.order + 1  # after the epoch's model is saved: stopping never loses the best epoch
     def __init__(self, deadline): self.deadline, self.stopped = deadline, None
     def before_epoch(self): self.t0 = time.time()
     def after_epoch(self):
@@ -365,7 +367,8 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                                     snapshot_epochs=[e + freeze_epochs*frozen for e in ends] if snapshots else ())
         history = LeavesHistory(out/'history.csv', lines=not _bars_wanted(bars))
         fit_cbs, trainable = [saver, history] + L(cbs), {}
-        if plan: fit_cbs.append(BudgetGuard(budget_start + plan['budget']*(1 - 0.02) - plan['seconds']['tta'] - plan['seconds']['fixed']))
+        guard = BudgetGuard(budget_start + plan['budget']*(1 - 0.02) - plan['seconds']['tta'] - plan['seconds']['fixed']) if plan else None
+        if guard: fit_cbs.append(guard)
         ctx = learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext()
         if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
         # fastai builds a pretrained learner frozen; without a frozen phase the whole model trains from the first epoch,
@@ -390,8 +393,9 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                     history.phase, lr_max = 'sgdr', slice(lr/200, lr/2)
                 else: lr_max = lr
                 trainable['sgdr'] = _trainable(learn)
-                fit_sgdr_any_mult(learn, n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs)
-                if final_size and final_epochs:
+                running = lambda: not (guard and guard.stopped)  # the budget's guard stops every phase after it
+                if running(): fit_sgdr_any_mult(learn, n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs)
+                if final_size and final_epochs and running():
                     # progressive resizing: the same split and vocabulary at the final size, one more cosine cycle; the
                     # kept model is the best epoch at this size (the one its recipe, and so prediction, uses)
                     learn.dls = leaves_dls(path, size=final_size, bs=final_bs, seed=seed, aug=aug, img_mode=img_mode, splits=dls.split,
@@ -412,7 +416,8 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                                    kept='best' if has_valid else 'last', lr=lr, seconds=round(time.time()-t0, 1),
                                    lr_find_seconds=round(t_lr, 2), trainable_tensors=trainable,
                                    model=out/'model.pt.gz', snapshots=saver.snapshots, files=files, splits=dls.split,
-                                   size=final_size if final_size and final_epochs else size, plan=plan)
+                                   size=learn.leaves_recipe['size'], plan=plan,
+                                   budget_stopped=guard.stopped if guard else None)
         if plan is not None and first:
             print(f"budget {_fmt_s(plan['budget'])}: training done after {_fmt_s(time.time() - budget_start)} "
                   f"(planned {_fmt_s(plan['predicted'] - plan['seconds']['tta'] - plan['seconds']['fixed'])} to here)", flush=True)
