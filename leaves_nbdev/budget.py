@@ -116,7 +116,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
         least = (spent + fixed + lr_s + frozen_s + epoch_s(small) + tta(small)[1])/(1 - margin)
         raise LeavesArgumentError(f'budget={_fmt_s(budget)}: too short for this machine: after {_fmt_s(spent)} already spent, lr_find '
                                   f'({_fmt_s(lr_s)}) and {freeze_epochs + 1} epoch(s) at {small} px ({_fmt_s(frozen_s + epoch_s(small))}) '
-                                  f'do not fit; give at least {_fmt_s(least + 1)}')
+                                  f'do not fit; give at least {_fmt_s(1.1*least + 1)}')  # 10%: speeds move between one run and the next
     fs = plan['final_size'] or small
     seconds = dict(spent=spent, lr_find=lr_s, frozen=frozen_s, sgdr=plan['cycle_len']*epoch_s(small),
                    final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., tta=tta(fs)[1], fixed=fixed)
