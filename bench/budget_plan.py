@@ -1,19 +1,20 @@
 #!/usr/bin/env python
 """The plans `fit_leaves(budget=...)` would make on this machine, from speeds measured here, for several budgets; no training.
 
-Prints the measured images/s at each size (fp32, and bf16 where the CPU has bf16 units or on a GPU), then one plan per
-budget, as `leaves-train --budget` prints it. On a GPU this is how the planner's choice for that card is shown before a
-run is spent on it; `bench/gpu_run.sh budget` runs it there with a short real run after it.
+Prints the measured images/s at each size (fp32, and bf16 where the CPU has bf16 units; on a GPU the precision
+`fit_leaves` trains in), then one plan per budget, as `leaves-train --budget` prints it, made by the same code
+(`_plan_for`: the precisions weighed, decoding measured, the best plan chosen). On a GPU this is how the planner's choice
+for that card is shown before a run is spent on it; `bench/gpu_run.sh budget` runs it there with a short real run after it.
 
     python bench/budget_plan.py --path ../shared/data/leafsnap53 --budgets 2m,6m,20m
 """
 import time, warnings
-from pathlib import Path
 import torch
 from fastcore.script import call_parse
-from leaves_nbdev.data import leaves_dls, read_leaves_csv
+from leaves_nbdev.data import leaves_dls, LeavesArgumentError
 from leaves_nbdev.models import leaves_learner
-from leaves_nbdev.budget import measure_speeds, plan_budget, describe_plan, parse_budget, cpu_has_bf16
+from leaves_nbdev.budget import measure_speeds, describe_plan, cpu_has_bf16
+from leaves_nbdev.train import _plan_for, _budget_precisions
 
 @call_parse
 def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder
@@ -27,19 +28,14 @@ def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder
     dls = leaves_dls(path, size=64, bs=bs, cache=True)
     learn = leaves_learner(dls, arch)
     gpu = torch.cuda.is_available()
-    precisions = ['bf16'] if gpu and torch.cuda.is_bf16_supported() else ['fp32', 'bf16'] if not gpu and cpu_has_bf16() else ['fp32']
-    speeds = measure_speeds(learn, list(range(64, max_size + 1, 32)), precisions, bs=32, n_batches=2)
-    spent = time.time() - t0
+    speeds = measure_speeds(learn, list(range(64, max_size + 1, 32)), _budget_precisions('auto'), bs=32, n_batches=2)
     dev = torch.cuda.get_device_name() if gpu else f'CPU ({torch.get_num_threads()} threads{", bf16 units" if cpu_has_bf16() else ""})'
-    print(f"{time.strftime('%Y-%m-%d')}, {dev}, {arch}, {path}: measured in {spent:.0f} s (folder read and cache build included)\n")
+    print(f"{time.strftime('%Y-%m-%d')}, {dev}, {arch}, {path}: measured in {time.time() - t0:.0f} s (folder read and cache build included)\n")
     print('| size | precision | training images/s | evaluation images/s |\n| --- | --- | --- | --- |')
     for r in speeds.itertuples(): print(f'| {r.size} | {r.precision} | {r.train:,.0f} | {r.eval:,.0f} |')
-    n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
+    spent = time.time() - t0
     for b in budgets.split(','):
-        plans = []
-        for p in precisions:
-            try: plans.append(plan_budget(b, speeds, len(dls.split[0]), len(dls.split[1]), n_test, spent=spent, bs=bs, precision=p))
-            except ValueError as e: print(f'\n{b}: {e}')
-        if plans:
-            best = max(plans, key=lambda p: ((p['final_size'] or p['size']), p['final_epochs'], p['cycle_len']))  # as fit_leaves chooses
-            print('\n' + describe_plan(best))
+        try: plan = _plan_for(learn, dls, path, b, time.time() - spent, max_size, bs, 'auto', 1 if learn.leaves_arch['pretrained'] else 0,
+                              True, None, True, 'RGB', speeds=speeds)
+        except LeavesArgumentError as e: print(f'\n{b}: {e}'); continue
+        print('\n' + describe_plan(plan))

@@ -7,11 +7,11 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/budget.html.md"""
 # %% ../nbs/11_budget.ipynb #d8407de9
 from __future__ import annotations
 from fastai.vision.all import *
-import contextlib, copy, math, re, time  # after fastai's star import, which has a `copy` of its own
+import contextlib, copy, re, time  # after fastai's star import, which has a `copy` of its own
 from .data import LeavesArgumentError
 
 # %% auto #0
-__all__ = ['parse_budget', 'cpu_has_bf16', 'measure_speeds', 'plan_budget', 'describe_plan']
+__all__ = ['parse_budget', 'cpu_has_bf16', 'measure_speeds', 'plan_budget', 'best_plan', 'describe_plan']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -41,16 +41,15 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
     "Training and evaluation images/s of a copy of `learn.model` on random batches at each size and precision; stops growing the size once one training batch takes over `stop_after` seconds"
     model, dev = copy.deepcopy(learn.model), learn.dls.device
     bs, n_out = min(bs or learn.dls.bs, learn.dls.bs), learn.dls.c
-    n_in = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels  # 1 for grayscale
+    n_in = getattr(next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None), 'in_channels', 3)  # 1 for grayscale
     for p in model.parameters(): p.requires_grad_(True)  # the run trains it whole after the frozen epoch
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
     rows = []
     for precision in precisions:
-        cl = channels_last
-        model = model.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
+        model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         for size in sizes:
             x = torch.randn(bs, n_in, size, size, device=dev)
-            if cl: x = x.contiguous(memory_format=torch.channels_last)
+            if channels_last: x = x.contiguous(memory_format=torch.channels_last)
             y = torch.randint(0, n_out, (bs,), device=dev)
             def train_step():
                 with _autocast(dev, precision): loss = F.cross_entropy(model(x).float(), y)
@@ -73,8 +72,8 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
 def _fmt_s(s): return f'{int(s//60)}m{int(round(s%60)):02d}s' if s >= 60 else f'{s:.0f}s'
 
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
-                decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4, min_final_epochs=5, tta_share=0.06,
-                margin=0.04, fixed=6., epoch_overhead=1., precision=None, lr_find_iters=None) -> dict:
+                decode_per_s=None, epoch_decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4,
+                min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=6., epoch_overhead=1., precision=None, lr_find_iters=None) -> dict:
     "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`)"
     budget = parse_budget(budget)
     sp = speeds if precision is None else speeds[speeds.precision == precision]
@@ -83,15 +82,17 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
     train, evaluate = sp['train'].to_dict(), sp['eval'].to_dict()  # images/s by size
     n_images = n_images or n_train + n_valid + n_test
     small = int(sp.index[0])
-    def epoch_s(s): return n_train/train[s] + n_valid/evaluate[s] + epoch_overhead
+    decode = 1/epoch_decode_per_s if epoch_decode_per_s else 0.  # seconds to decode a file, where each epoch decodes them (no cache)
+    def epoch_s(s): return n_train*(1/train[s] + decode) + n_valid*(1/evaluate[s] + decode) + epoch_overhead
     def cache_s(s): return n_images/decode_per_s if decode_per_s and s != small else 0.
     def tta(s):
         for n in (4, 2, 0):
-            cost = n_test*(n + 1)/evaluate[s]
+            cost = n_test*(n + 1)*(1/evaluate[s] + decode)
             if cost <= tta_share*budget or n == 0: return n, cost
     left = budget*(1 - margin) - spent - fixed
-    lr_iters = lr_find_iters or int(np.clip(0.10*left/(bs/train[small]), 20, 100))  # given: kept
-    lr_s = lr_iters*bs/train[small]
+    step_s = bs*(1/train[small] + decode)  # one lr_find iteration
+    lr_iters = lr_find_iters or int(np.clip(0.10*left/step_s, 20, 100))  # given: kept
+    lr_s = lr_iters*step_s
     frozen_s = freeze_epochs*epoch_s(small)
     plan, why = None, []
     for size in sorted(sp.index, reverse=True):
@@ -122,7 +123,11 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                    final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., tta=tta(fs)[1], fixed=fixed)
     return dict(plan, budget=budget, lr_find_iters=lr_iters, n_cycles=1, cycle_mult=1, precision=precision,
                 seconds={k: round(v, 1) for k, v in seconds.items()}, predicted=round(sum(seconds.values()), 1),
-                epoch_seconds={int(s): round(epoch_s(s), 1) for s in sp.index}, rejected=why)
+                epoch_seconds={int(s): round(epoch_s(s), 1) for s in sp.index}, final_cache_seconds=round(cache_s(fs), 1), rejected=why)
+
+def best_plan(plans:list) -> dict:
+    "The plan (one per precision) with the largest final size, then the most epochs there, then at the small size; ties go to the first"
+    return max(plans, key=lambda p: ((p['final_size'] or p['size']), p['final_epochs'], p['cycle_len']))
 
 def describe_plan(plan:dict) -> str:
     "The plan in two lines: what it chose, and why"

@@ -66,7 +66,7 @@ def _check_test_set(path):
 def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True):
     "Predict `path/test.csv` with `model`, write probabilities and a validated submission to `out`; record the run"
     out = Path(out)
-    with experiment_run(out/'runs.db', 'predict', kind_params) as run:
+    with experiment_run(out/'runs.db', 'predict', dict(kind_params, tta_n=tta_n if tta else 0)) as run:
         probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check)
         run.files = [save_probs(probs, out/'test_probs.npz'), write_submission(probs, path, out/'submission.csv')]
     return run.files[1]
@@ -132,7 +132,7 @@ def leaves_train(
     if not first: return learn
     r = learn.leaves_result
     print(_accuracy_line(r))
-    if r['plan']: tta, tta_n = r['plan']['tta_n'] > 0, max(r['plan']['tta_n'], 1)  # the passes the plan paid for
+    if r['plan']: tta, tta_n = tta and r['plan']['tta_n'] > 0, max(r['plan']['tta_n'], 1)  # the passes the plan paid for (none with --tta false)
     if has_test:
         with single_process():  # after training on several processes, the first predicts alone
             sub = _predict_and_submit(learn, path, out, tta, tta_n, bs, dict(arch=arch, model=str(r['model'])), check=False)
@@ -250,7 +250,7 @@ def leaves_demo(
     print(f"{_accuracy_line(r)} (chance {1/n_species:.3f})")
     print(f"test accuracy {acc:.4f} (the model of the best validation epoch, scored on the synthetic test answers); training {train_s:.0f} s")
     for f in [sub, r['model'], out/'run/lr_find.png', out/'run/training_curves.png', out/'run/history.csv', out/'run/runs.db']: print(f"  {f}")
-    if budget: print(f"budget {_fmt_s(r['plan']['budget'])}: training and prediction took {_fmt_s(time.time() - t0)} (planned {_fmt_s(r['plan']['predicted'] - r['plan']['seconds']['spent'])})")
+    if budget: print(f"budget {_fmt_s(r['plan']['budget'])}: training and prediction took {_fmt_s(time.time() - t0)} (planned {_fmt_s(r['plan']['predicted'])})")
     return dict(valid_accuracy=r['valid_accuracy'], last_valid_accuracy=r['last_valid_accuracy'], test_accuracy=acc, train_seconds=train_s, submission=sub)
 
 # %% ../nbs/09_cli.ipynb #fe0eb44b

@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
 import gzip, json, os, shutil, sys, time, tempfile, warnings, contextlib
-from .data import leaves_dls, read_leaves_csv, check_data_args, LeavesDataError, LeavesArgumentError, _bars_wanted, _is_int
-from .budget import parse_budget, measure_speeds, plan_budget, describe_plan, cpu_has_bf16, _fmt_s
+from .data import leaves_dls, read_leaves_csv, check_data_args, LeavesDataError, LeavesArgumentError, _bars_wanted, _is_int, _load_resized
+from .budget import parse_budget, measure_speeds, plan_budget, best_plan, describe_plan, cpu_has_bf16, _fmt_s
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .record import experiment_run
@@ -262,6 +262,7 @@ def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1
          f'expected None or a whole number of pixels larger than size={size} (progressive resizing)')
     need(_is_int(final_epochs) and final_epochs >= 0, 'final_epochs', final_epochs, 'expected a whole number >= 0')
     need(not (final_epochs and final_size is None), 'final_epochs', final_epochs, 'needs a final_size to train at')
+    need(final_size is None or final_epochs or budget is not None, 'final_size', final_size, 'needs final_epochs >= 1 to train at it')
     if budget is not None:
         parse_budget(budget)
         need(lr is None, 'lr', lr, 'a budget plans its own lr_find; give the budget or the learning rate, not both')
@@ -272,47 +273,64 @@ def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1
     if splits is not None:
         need(len(splits) == 2 and len(splits[0]) > 0, 'splits', '...', 'expected (train_idx, valid_idx) with at least one training row')
 
-def _cache_fits(path, size, img_mode, cache=None) -> bool:
+def _cache_fits(path, size, img_mode) -> bool:
     "Whether the image cache of the folder `path` (train and test images) at `size` takes under half the free disk space where it goes"
-    path = Path(path)
-    n = sum(len(pd.read_csv(path/f, usecols=[0])) for f in ('train.csv', 'test.csv') if (path/f).exists())
+    n = sum(len(read_leaves_csv(path, f, cols=cols)) for f, cols in (('train.csv', ('image', 'label')), ('test.csv', ('image',)))
+            if (Path(path)/f).exists())
     need = n*size*size*(1 if img_mode == 'L' else 3)
-    where = Path(cache) if isinstance(cache, (str, Path)) else Path.home()/'.cache'/'leaves_nbdev'
+    where = Path.home()/'.cache'/'leaves_nbdev'
     while not where.exists(): where = where.parent
     free = shutil.disk_usage(where).free
     if need < free/2: return True
     print(f"image cache off: {need/2**30:.1f} GiB of decoded images would take over half the {free/2**30:.1f} GiB free in {where}", flush=True)
     return False
 
-def _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision, freeze_epochs, t_dls, cache, lr_find_iters, channels_last):
-    "Measure this machine at each candidate size (and bf16 where the CPU has it), then plan the run in what is left of `budget`"
-    sizes = [s for s in range(64, max_size + 1, 32)]
-    cpu_choice = precision == 'auto' and not torch.cuda.is_available() and cpu_has_bf16()
-    precisions = ['fp32', 'bf16'] if cpu_choice else [_precision(precision)]
-    budget_s = parse_budget(budget)
+def _decode_per_s(path, images, img_mode, n=32) -> float:
+    "Image files a second one thread opens, turns upright and resizes (the work of the cache build, or of an epoch without it)"
+    t, images = time.perf_counter(), list(images)[:n]
+    for o in images: _load_resized(Path(path)/o, 64, img_mode)
+    return len(images)/max(time.perf_counter() - t, 1e-6)
+
+def _budget_precisions(precision):
+    "The precisions a budget weighs: fp32 and bf16 on a CPU with bf16 units (measured, then chosen), else the one `precision` gives"
+    return ['fp32', 'bf16'] if precision == 'auto' and not torch.cuda.is_available() and cpu_has_bf16() else [_precision(precision)]
+
+def _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision, freeze_epochs, cache, lr_find_iters, channels_last,
+              img_mode, speeds=None):
+    "Measure this machine at each candidate size (and bf16 where the CPU has it), unless `speeds` are given, then plan the run in what is left of `budget`"
+    precisions, budget_s = _budget_precisions(precision), parse_budget(budget)
     # a size whose epoch would take over 40% of the budget cannot get its epochs: larger ones are not measured
-    speeds = measure_speeds(learn, sizes, precisions, channels_last=channels_last, bs=32, n_batches=2,
-                            stop_after=0.4*budget_s*min(bs, 32)/len(dls.split[0]))
+    if speeds is None: speeds = measure_speeds(learn, range(64, max_size + 1, 32), precisions, channels_last=channels_last, bs=32,
+                                               n_batches=2, stop_after=0.4*budget_s*min(bs, 32)/len(dls.split[0]))
     n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
     n_images = len(dls.df) + n_test
+    # decoding: once per image into the cache at the final size (its threads), or every epoch without the cache (its workers)
+    one_thread = _decode_per_s(path, dls.df['image'], img_mode)
+    decode = dict(decode_per_s=one_thread*min(8, defaults.cpus)) if cache else dict(epoch_decode_per_s=one_thread*max(1, dls.train.num_workers))
     plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=time.time() - budget_start,
-                         decode_per_s=n_images/max(t_dls, 1e-3) if cache else None, bs=bs, freeze_epochs=freeze_epochs, precision=p,
-                         lr_find_iters=lr_find_iters)
+                         bs=bs, freeze_epochs=freeze_epochs, precision=p, lr_find_iters=lr_find_iters, **decode)
              for p in precisions]
-    # the plan with the largest final size, then the most epochs there, then at the small size; ties go to fp32 (listed first)
-    key = lambda p: ((p['final_size'] or p['size']), p['final_epochs'], p['cycle_len'])
-    return dict(max(plans, key=key), final_bs=min(bs, 32))
+    return dict(best_plan(plans), final_bs=min(bs, 32))  # ties go to fp32, listed first
 
 class BudgetGuard(Callback):
     "Stop training, keeping the best model so far, when the next epoch (as long as the last) would end past `deadline` (a `time.time()`)"
     order = SaveBestLeavesModel.order + 1  # after the epoch's model is saved: stopping never loses the best epoch
-    def __init__(self, deadline): self.deadline, self.stopped = deadline, None
+    def __init__(self, deadline): self.deadline, self.stopped, self.cut = deadline, None, None
     def before_epoch(self): self.t0 = time.time()
     def after_epoch(self):
-        if time.time() + (time.time() - self.t0) > self.deadline and self.epoch < self.n_epoch - 1:
+        self.last = time.time() - self.t0
+        if time.time() + self.last > self.deadline and self.epoch < self.n_epoch - 1:
             self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
             print(f'budget: {self.stopped}', flush=True)
             raise CancelFitException()
+
+    def epochs_that_fit(self, n, epoch_s, setup_s=0.) -> int:
+        "How many of `n` epochs of `epoch_s` seconds each, after `setup_s` seconds, end before the deadline (0: `stopped` says so)"
+        fit = int(min(n, max(0., self.deadline - time.time() - setup_s)//epoch_s))
+        if fit == 0: self.stopped = f'skipped the last phase: its first epoch ({epoch_s:.0f} s) would end past the budget'
+        if 0 < fit < n: self.cut = f'running late: {fit} of the {n} epochs planned for the last phase'
+        if fit < n: print(f'budget: {self.stopped or self.cut}', flush=True)
+        return fit
 
 def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam',
                mom=0.9, wd=None, wd_bn_bias=False, label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None,
@@ -335,10 +353,8 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
     set_seed(seed, reproducible=True)
     db = (out/'runs.db' if record is True else Path(record)) if record and first else None
     with experiment_run(db, 'train', params) as run:
-        t_dls = time.time()
         dls = leaves_dls(path, size=size, bs=bs, valid_pct=valid_pct, seed=seed, aug=aug, img_mode=img_mode, splits=splits,
                          check=check, cache=cache, num_workers=num_workers)
-        t_dls = time.time() - t_dls
         has_valid = len(dls.split[1]) > 0
         if not has_valid and first: print(f"no validation split (valid_pct=0): training on all {len(dls.split[0])} rows and keeping the last epoch's model", flush=True)
         opt_func = torch_optimizer(opt, mom, wd_bn_bias=wd_bn_bias)
@@ -351,8 +367,8 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
         if not has_valid: learn.recorder.valid_metrics = False
         if budget is not None:
             plan = _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision_asked,
-                             freeze_epochs if learn.leaves_arch['pretrained'] else 0, t_dls, cache, lr_find_iters,
-                             channels_last in (True, 'auto'))
+                             freeze_epochs if learn.leaves_arch['pretrained'] else 0, cache, lr_find_iters,
+                             channels_last in (True, 'auto'), img_mode)
             if first: print(describe_plan(plan), flush=True)
             lr_find_iters, n_cycles, cycle_len, cycle_mult = plan['lr_find_iters'], plan['n_cycles'], plan['cycle_len'], plan['cycle_mult']
             final_size, final_epochs, precision = plan['final_size'], plan['final_epochs'], plan['precision']
@@ -395,11 +411,18 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                 trainable['sgdr'] = _trainable(learn)
                 running = lambda: not (guard and guard.stopped)  # the budget's guard stops every phase after it
                 if running(): fit_sgdr_any_mult(learn, n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs)
+                if final_size and final_epochs and running() and guard:
+                    # behind plan (the input pipeline, a busy machine): the final phase gets the epochs that still fit, at the
+                    # plan's epoch time scaled by how late the small size's epochs ran; none, and the small size's model is kept
+                    late = max(1., getattr(guard, 'last', 0.)/plan['epoch_seconds'][plan['size']])
+                    final_epochs = guard.epochs_that_fit(final_epochs, late*plan['epoch_seconds'][final_size], plan['final_cache_seconds'])
                 if final_size and final_epochs and running():
                     # progressive resizing: the same split and vocabulary at the final size, one more cosine cycle; the
-                    # kept model is the best epoch at this size (the one its recipe, and so prediction, uses)
+                    # kept model is the best epoch at this size (the one its recipe, and so prediction, uses). The new
+                    # loaders take the first ones' normalisation (`vision_learner` added it to those alone)
+                    norm = [t for t in dls.train.after_batch if isinstance(t, Normalize)]
                     learn.dls = leaves_dls(path, size=final_size, bs=final_bs, seed=seed, aug=aug, img_mode=img_mode, splits=dls.split,
-                                           vocab=dls.vocab, check=False, cache=cache, num_workers=num_workers)
+                                           vocab=dls.vocab, check=False, cache=cache, num_workers=num_workers, extra_batch_tfms=norm)
                     learn.leaves_recipe['size'], history.phase, saver.best = final_size, f'final {final_size}px', None
                     fit_sgdr_any_mult(learn, 1, final_epochs, lr_max=lr_max, cycle_mult=1, cbs=fit_cbs)
         h = pd.DataFrame(history.rows)
@@ -417,7 +440,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                                    lr_find_seconds=round(t_lr, 2), trainable_tensors=trainable,
                                    model=out/'model.pt.gz', snapshots=saver.snapshots, files=files, splits=dls.split,
                                    size=learn.leaves_recipe['size'], plan=plan,
-                                   budget_stopped=guard.stopped if guard else None)
+                                   budget_stopped=(guard.stopped or guard.cut) if guard else None)
         if plan is not None and first:
             print(f"budget {_fmt_s(plan['budget'])}: training done after {_fmt_s(time.time() - budget_start)} "
                   f"(planned {_fmt_s(plan['predicted'] - plan['seconds']['tta'] - plan['seconds']['fixed'])} to here)", flush=True)
