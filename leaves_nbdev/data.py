@@ -18,9 +18,10 @@ try: import fcntl
 except ImportError: fcntl = None  # Windows: the cache build is not locked
 
 # %% auto #0
-__all__ = ['PROGRESS_MIN_ITEMS', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'read_leaves_csv', 'progress',
-           'ProgressLines', 'check_images', 'check_leaves_folder', 'stratified_split', 'GivenSplitter',
-           'PILImageUpright', 'PILImageBWUpright', 'DecodedImageCache', 'leaves_augmentations', 'leaves_datablock',
+__all__ = ['PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'LeavesWarning',
+           'read_leaves_csv', 'progress', 'ProgressLines', 'open_leaf_image', 'check_images', 'check_leaves_folder',
+           'stratified_split', 'GivenSplitter', 'PILImageUpright', 'PILImageBWUpright', 'leaves_cache_dir',
+           'DecodedImageCache', 'image_cache_files', 'clear_image_cache', 'leaves_augmentations', 'leaves_datablock',
            'CachedImagesDL', 'check_data_args', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
@@ -32,6 +33,9 @@ class LeavesDataError(LeavesError, ValueError):
 
 class LeavesArgumentError(LeavesError, ValueError):
     "An argument that cannot work, found before any expensive step; the message names the argument and its value."
+
+class LeavesWarning(UserWarning):
+    "Something the user should know that does not stop the run (no ImageNet weights, bf16 emulated); the CLI prints it as one line."
 
 def _lines(idxs, most=10):
     "Describe data-frame positions `idxs` as CSV line numbers (the header is line 1)"
@@ -100,12 +104,33 @@ class ProgressLines:
             print(f'{self.label}: {self.done:,}/{self.total:,} ({self.done*100//max(self.total, 1)}%) after {time.time()-self.t0:.0f}s', flush=True)
     def close(self): print(f'{self.label}: {self.done:,} done in {time.time()-self.t0:.1f}s', flush=True)
 
+# %% ../nbs/00_data.ipynb #41f537cd
+LEAVES_DECODER = 2  # what `open_leaf_image` makes of a file; part of the image cache's key, so a change rebuilds old caches
+
+def _to_8bit(im:Image.Image) -> Image.Image:
+    "A 16-bit, 32-bit or float grayscale `im` scaled to 8-bit 'L'"
+    a = np.asarray(im).astype(np.float64)
+    if im.mode.startswith('I;16') or (im.mode == 'I' and a.max() > 255): a = a/257  # 0..65535 onto 0..255
+    elif im.mode == 'F' and a.max() <= 1: a = a*255                                  # 0..1 floats
+    return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), 'L')
+
+def _has_alpha(im:Image.Image) -> bool: return 'A' in im.getbands() or 'a' in im.getbands() or 'transparency' in im.info
+
+def open_leaf_image(fn, mode='RGB') -> Image.Image:
+    "The image `fn` (a file path, bytes or a PIL image) upright by its EXIF tag, 8-bit, transparency on white, in `mode`"
+    if isinstance(fn, bytes): fn = io.BytesIO(fn)
+    if isinstance(fn, Image.Image): im = ImageOps.exif_transpose(fn)
+    else:
+        with Image.open(fn) as im: im = ImageOps.exif_transpose(im)  # a loaded copy, turned when the tag says so
+    if im.mode in ('I', 'F') or im.mode.startswith('I;16'): im = _to_8bit(im)
+    if _has_alpha(im): im = Image.alpha_composite(Image.new('RGBA', im.size, (255, 255, 255, 255)), im.convert('RGBA'))
+    return im.convert(mode) if mode else im
+
 # %% ../nbs/00_data.ipynb #7b528438
 def _image_problem(fn:Path):
-    "None if `fn` decodes as an image, else what is wrong with it"
+    "None if `fn` opens as training will open it (`open_leaf_image`: decoded, upright, 8-bit), else what is wrong with it"
     if not fn.exists(): return 'missing'
-    try:
-        with Image.open(fn) as im: im.load()
+    try: open_leaf_image(fn)
     except Exception as e: return f'unreadable ({type(e).__name__}: {e})'
 
 def check_images(path, df:pd.DataFrame, fname='train.csv', col='image', n_workers=8, bars=None):
@@ -152,31 +177,29 @@ class GivenSplitter:
     def __repr__(self): return f'GivenSplitter({len(self.train_idx)} train, {len(self.valid_idx)} valid)'
 
 # %% ../nbs/00_data.ipynb #288aee49
-def _open_upright(fn, mode=None) -> Image.Image:
-    "Open and load the image file `fn` (a path or bytes) turned upright by its EXIF orientation, converted to `mode`"
-    if isinstance(fn, bytes): fn = io.BytesIO(fn)
-    with Image.open(fn) as im:
-        im = ImageOps.exif_transpose(im)  # a loaded copy, turned when the orientation tag says so
-    return im.convert(mode) if mode else im
-
 class PILImageUpright(PILImage):
     "A `PILImage` whose files are opened upright (EXIF orientation applied); arrays and images are taken as they are"
     @classmethod
     def create(cls, fn, **kwargs):
-        if isinstance(fn, (str, Path, bytes)): fn = _open_upright(fn, **merge(cls._open_args, kwargs))
+        if isinstance(fn, (str, Path, bytes)): fn = open_leaf_image(fn, **merge(cls._open_args, kwargs))
         return super().create(fn)
 
 class PILImageBWUpright(PILImageBW):
     "A `PILImageBW` (one channel) whose files are opened upright (EXIF orientation applied)"
     @classmethod
     def create(cls, fn, **kwargs):
-        if isinstance(fn, (str, Path, bytes)): fn = _open_upright(fn, **merge(cls._open_args, kwargs))
+        if isinstance(fn, (str, Path, bytes)): fn = open_leaf_image(fn, **merge(cls._open_args, kwargs))
         return super().create(fn)
 
 # %% ../nbs/00_data.ipynb #ef5be52f
+def leaves_cache_dir() -> Path:
+    "The image cache's folder: `$LEAVES_NBDEV_CACHE`, else `$XDG_CACHE_HOME/leaves_nbdev`, else `~/.cache/leaves_nbdev`"
+    if os.environ.get('LEAVES_NBDEV_CACHE'): return Path(os.environ['LEAVES_NBDEV_CACHE'])
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'leaves_nbdev'
+
 def _load_resized(fn, size, img_mode):
     "The image file `fn` upright, in `img_mode`, resized (squished) to `size` x `size`, as a uint8 array"
-    return np.asarray(_open_upright(fn, img_mode).resize((size, size), Image.BILINEAR))
+    return np.asarray(open_leaf_image(fn, img_mode).resize((size, size), Image.BILINEAR))
 
 class DecodedImageCache:
     "Images of a Kaggle-layout folder decoded once, resized to `size`, kept in a memory-mapped array; use as `get_x`"
@@ -187,11 +210,11 @@ class DecodedImageCache:
         if missing: raise LeavesDataError(f"{self.path}: {len(missing)} image(s) missing, e.g. {missing[:5]}")
         # which cache (this folder, this image list, size, mode) and which version of it (the files' sizes and times)
         which = hashlib.sha1('\n'.join([str(self.path.resolve())] + self.images).encode()).hexdigest()[:12]
-        version = hashlib.sha1(f'{size}|{img_mode}'.encode())
+        version = hashlib.sha1(f'{size}|{img_mode}|decoder {LEAVES_DECODER}'.encode())
         for o in self.images:
             st = (self.path/o).stat()
             version.update(f'{o}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
-        self.cache_dir = Path(cache_dir or Path.home()/'.cache'/'leaves_nbdev')
+        self.cache_dir = Path(cache_dir or leaves_cache_dir())
         self.prefix = f'{self.path.resolve().name}_{which}_{size}px_{img_mode}_'
         self.fname = self.cache_dir/f'{self.prefix}{version.hexdigest()[:16]}.npy'
         self.built = False
@@ -284,6 +307,27 @@ class _MemmapRows:
     device = torch.device('cpu')
     def __init__(self, array): self.array = array
     def __getitem__(self, rows): return torch.from_numpy(self.array[rows.numpy()])
+
+# %% ../nbs/00_data.ipynb #d6c350b4
+_CACHE_SUFFIXES = ('.npy', '.npy.tmp', '_lock')
+
+def _cache_file_kind(f:Path):
+    "'cache', 'temporary' or 'lock' for a file `DecodedImageCache` writes (its name says so), else None"
+    for kind, end in (('temporary', '.npy.tmp'), ('cache', '.npy'), ('lock', '_lock')):
+        if f.name.endswith(end) and re.search(r'_[0-9a-f]{12}_\d+px_(RGB|L)_', f.name): return kind
+
+def image_cache_files(cache_dir=None) -> pd.DataFrame:
+    "The image cache's files in `cache_dir` (default `leaves_cache_dir()`): file, kind, size in MB, last modified"
+    d = Path(cache_dir or leaves_cache_dir())
+    rows = [dict(file=f, kind=_cache_file_kind(f), mb=f.stat().st_size/2**20, modified=pd.Timestamp(f.stat().st_mtime, unit='s'))
+            for f in (sorted(d.iterdir()) if d.is_dir() else []) if f.is_file() and _cache_file_kind(f)]
+    return pd.DataFrame(rows, columns=['file', 'kind', 'mb', 'modified'])
+
+def clear_image_cache(cache_dir=None) -> float:
+    "Remove the image cache's files from `cache_dir` (default `leaves_cache_dir()`), nothing else; return the MB freed"
+    files = image_cache_files(cache_dir)
+    for f in files.file: Path(f).unlink(missing_ok=True)
+    return float(files.mb.sum())
 
 # %% ../nbs/00_data.ipynb #5f978324
 def leaves_augmentations(aug='fastai', size=224):
