@@ -7,30 +7,42 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/budget.html.md"""
 # %% ../nbs/11_budget.ipynb #d8407de9
 from __future__ import annotations
 from fastai.vision.all import *
-import contextlib, copy, re, time  # after fastai's star import, which has a `copy` of its own
+import contextlib, copy, math, os, re, time  # after fastai's star import, which has a `copy` of its own
 from .data import LeavesArgumentError
 
 # %% auto #0
-__all__ = ['parse_budget', 'cpu_has_bf16', 'measure_speeds', 'plan_budget', 'best_plan', 'describe_plan']
+__all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'measure_speeds', 'plan_budget', 'best_plan', 'describe_plan']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
-    "Seconds in `budget`: a number of seconds, or a string like '6m', '90s', '1m30s', '1.5h'"
-    if isinstance(budget, (int, float)) and not isinstance(budget, bool):
-        if budget > 0: return float(budget)
+    "Seconds in `budget`: a number of seconds, or a duration like '6m', '90s', '1m30s', '1h30' (1 h 30 min), '1.5h'"
+    s, num = None, r'(\d+(?:\.\d+)?)'
+    if isinstance(budget, (int, float, np.integer, np.floating)) and not isinstance(budget, (bool, np.bool_)): s = float(budget)
     elif isinstance(budget, str):
-        parts = re.fullmatch(r'\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*', budget.lower())
-        if parts and any(parts.groups()):
-            h, m, s = (float(o or 0) for o in parts.groups())
-            if h*3600 + m*60 + s > 0: return h*3600 + m*60 + s
-    raise LeavesArgumentError(f"budget={budget!r}: expected a positive number of seconds or a duration like '6m', '90s', '1m30s'")
+        m = re.fullmatch(f'(?:{num}h)?(?:{num}m)?(?:{num}s)?{num}?', re.sub(r'\s+', '', budget.lower()))
+        if m and any(m.groups()):
+            h, mi, sec, bare = m.groups()
+            # a number without a unit is in the unit after the last one given: '1h30' is 1 h 30 min, '2m30' is 2 min 30 s
+            if bare is not None and sec is None:
+                if mi is None and h is not None: mi = bare
+                else: sec = bare
+                bare = None
+            if bare is None: s = float(h or 0)*3600 + float(mi or 0)*60 + float(sec or 0)
+    if s is not None and math.isfinite(s) and s > 0: return s
+    raise LeavesArgumentError(f"budget={budget!r}: expected a positive number of seconds or a duration like '6m', '90s', '1m30s', '1h30'")
 
 # %% ../nbs/11_budget.ipynb #9b6898b3
+def cpu_flags() -> set:
+    "This CPU's feature flags as Linux lists them in `/proc/cpuinfo` (empty elsewhere)"
+    try: return set(re.search(r'^flags\s*:(.*)$', Path('/proc/cpuinfo').read_text(), re.M).group(1).split())
+    except (OSError, AttributeError): return set()
+
+_ONEDNN_NO_BF16 = {'SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE', 'AVX512_CORE_VNNI'}
+
 def cpu_has_bf16() -> bool:
-    "Whether this CPU has fast bf16 matrix kernels for oneDNN (AVX512-BF16 or AMX)"
-    try: flags = Path('/proc/cpuinfo').read_text()
-    except OSError: return False
-    return any(f in flags.split() for f in ('amx_bf16', 'avx512_bf16'))
+    "Whether oneDNN runs bf16 on this CPU's own units (AVX512-BF16 or AMX); elsewhere bf16 is emulated, slower than fp32"
+    if os.environ.get('ONEDNN_MAX_CPU_ISA', '').upper() in _ONEDNN_NO_BF16: return False  # oneDNN told to stop below them
+    return bool(cpu_flags() & {'amx_bf16', 'avx512_bf16'})
 
 def _autocast(device, precision):
     if precision == 'fp32': return contextlib.nullcontext()
