@@ -113,24 +113,30 @@ class LastEpochValidPreds(Callback):
 def _oof_frame(probs, df, val, vocab): return pd.DataFrame(np.asarray(probs), index=df.image.iloc[val].values, columns=list(map(str, vocab)))
 def _accuracy(oof, df): return float((oof.reindex(df.image.values).idxmax(axis=1).values == df.label.values).mean())
 
-def fit_kfold(path, n_folds=5, seed=42, out='leaves_kfold', tta=True, tta_n=4, method='mean', **fit_kwargs) -> dict:
+def fit_kfold(path, n_folds=5, seed=42, out='leaves_kfold', tta=True, tta_n=4, method='mean', record=True, check=True,
+              **fit_kwargs) -> dict:
     "Train one `fit_leaves` model per stratified fold; return out-of-fold accuracy and write per-fold and fused submissions"
     path, out = Path(path), Path(out)
+    for k, why in (('splits', 'the folds are the splits'), ('budget', f'one budget would be given whole to each of the {n_folds} folds; '
+                                                                      'give the schedule (n_cycles, size...) or train one model with a budget')):
+        if fit_kwargs.get(k) is not None: raise LeavesArgumentError(f"{k}={fit_kwargs[k]!r}: fit_kfold takes no {k}: {why}")
     check_fit_args(**fit_kwargs)
     if method not in ENSEMBLE_METHODS[:2]: raise LeavesArgumentError(f"method={method!r}: expected 'mean' or 'vote' to fuse the folds")
     df = read_leaves_csv(path)
     folds = kfold_splits(df.label.values, n_folds, seed)  # small classes are named before any image is decoded
-    check_images(path, df)
     has_test = (path/'test.csv').exists()
-    if has_test: check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv')
+    if check:
+        check_images(path, df)
+        if has_test: check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv')
     params = dict(path=str(path), n_folds=n_folds, seed=seed, tta=tta, method=method, **fit_kwargs)
     cbs = L(fit_kwargs.pop('cbs', None))
+    db = (out/'runs.db' if record is True else Path(record)) if record else None  # the folds' runs go in the same record
     oof, oof_kept, acc, acc_kept, fold_probs, test_probs = [], [], [], [], [], []
-    with experiment_run(out/'runs.db', 'kfold', params) as run:
+    with experiment_run(db, 'kfold', params) as run:
         for k, (trn, val) in enumerate(folds):
             print(f"fold {k+1}/{n_folds}: {len(trn)} training, {len(val)} validation images", flush=True)
             last = LastEpochValidPreds()
-            learn = fit_leaves(path, splits=(trn, val), seed=seed, out=out/f'fold_{k}', check=False, record=out/'runs.db',
+            learn = fit_leaves(path, splits=(trn, val), seed=seed, out=out/f'fold_{k}', check=False, record=db or False,
                                cbs=cbs + [last], **fit_kwargs)
             vocab = learn.dls.vocab
             oof.append(_oof_frame(last.probs, df, val, vocab))

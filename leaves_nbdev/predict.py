@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import contextlib, sys, warnings
 from PIL import Image, ImageOps
 from .data import (LeavesDataError, LeavesArgumentError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache,
-                               CachedImagesDL, PILImageUpright, PILImageBWUpright, _open_upright, _is_int,
+                               CachedImagesDL, PILImageUpright, PILImageBWUpright, open_leaf_image, _is_int,
                                _bars_wanted, ProgressLines, PROGRESS_MIN_ITEMS)
 from .models import leaves_learner
 from .train import read_leaves_model
@@ -155,29 +155,15 @@ def find_photos(photos) -> list:
     return res
 
 # %% ../nbs/06_predict.ipynb #1a59b02b
-def _to_8bit(im:Image.Image) -> Image.Image:
-    "A 16-bit, 32-bit or float grayscale `im` scaled to 8-bit 'L'"
-    a = np.asarray(im).astype(np.float64)
-    if im.mode.startswith('I;16') or (im.mode == 'I' and a.max() > 255): a = a/257  # 0..65535 onto 0..255
-    elif im.mode == 'F' and a.max() <= 1: a = a*255                                  # 0..1 floats
-    return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), 'L')
-
-def _has_alpha(im:Image.Image) -> bool: return 'A' in im.getbands() or 'a' in im.getbands() or 'transparency' in im.info
-
 def open_photo(photo, mode='RGB') -> Image.Image:
-    "The file or PIL image `photo` upright, alpha composited on white, as an 8-bit `mode` image"
+    "The file or PIL image `photo` opened as training opens an image (`open_leaf_image`); what cannot be read raises `LeavesDataError` naming it"
     name = photo if not isinstance(photo, Image.Image) else 'image'
     try:
-        if isinstance(photo, Image.Image): im = ImageOps.exif_transpose(photo)
-        else:
+        if not isinstance(photo, Image.Image):
             p = Path(photo)
             if p.is_dir(): raise LeavesDataError(f"{photo}: a folder with no photo in it ({', '.join(e[1:] for e in PHOTO_EXTS)})")
             if not p.exists(): raise LeavesDataError(f"{photo}: not found")
-            im = _open_upright(p)
-        if im.mode in ('I', 'F') or im.mode.startswith('I;16'): im = _to_8bit(im)
-        if _has_alpha(im):
-            im = Image.alpha_composite(Image.new('RGBA', im.size, (255, 255, 255, 255)), im.convert('RGBA'))
-        return im.convert(mode)
+        return open_leaf_image(photo, mode)
     except LeavesDataError: raise
     except Exception as e: raise LeavesDataError(f"{name}: cannot be read as an image ({type(e).__name__}: {e})") from None
 

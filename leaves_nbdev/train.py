@@ -9,7 +9,8 @@ from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
 import gzip, json, os, shutil, sys, time, tempfile, warnings, contextlib
-from .data import leaves_dls, read_leaves_csv, check_data_args, LeavesDataError, LeavesArgumentError, _bars_wanted, _is_int, _load_resized
+from .data import (leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, LeavesDataError, LeavesArgumentError,
+                               LeavesWarning, _bars_wanted, _is_int, _load_resized)
 from .budget import parse_budget, measure_speeds, plan_budget, best_plan, describe_plan, cpu_has_bf16, _fmt_s
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
@@ -112,8 +113,11 @@ def plot_history(history, fname=None, show=True):
     a1.set_xlabel('epoch'); a1.set_title('loss'); a1.legend()
     if 'accuracy' in df:
         a2.plot(df.epoch, df.accuracy, 'o-', color='C2'); a2.set_xlabel('epoch')
-        best = df.accuracy.idxmax()
-        a2.plot(df.epoch[best], df.accuracy[best], '*', ms=14, color='C3', label=f'best epoch {df.epoch[best]}: {df.accuracy[best]:.4f}')
+        # the kept epoch (`kept`, written after training): under progressive resizing the best of all phases can be a
+        # small-size epoch that was not kept; a history without the column stars its best epoch
+        kept = df.index[df.kept.astype(bool)] if 'kept' in df and df.kept.astype(bool).any() else [df.accuracy.idxmax()]
+        k = kept[0]
+        a2.plot(df.epoch[k], df.accuracy[k], '*', ms=14, color='C3', label=f'kept epoch {df.epoch[k]}: {df.accuracy[k]:.4f}')
         a2.set_title(f'validation accuracy (last epoch {df.accuracy.iloc[-1]:.4f})'); a2.legend(loc='lower right')
     else: a2.set_title('no validation split'); a2.axis('off')
     for a in (a1, a2):
@@ -171,14 +175,19 @@ class CPUBFloat16(Callback):
     def _exit(self):
         if getattr(self, 'autocast', None) is not None: self.autocast.__exit__(None, None, None); self.autocast = None
 
-def _precision(precision):
-    "'auto' is bf16 on a GPU that has it (fp16 otherwise) and fp32 on a CPU; a CPU takes 'bf16' (autocast) too, not 'fp16'"
+def _precision(precision, device=None, warn=True):
+    "'auto': bf16 on a CUDA GPU that has it (fp16 otherwise), fp32 on a CPU or Apple's mps; 'bf16' on a CPU autocasts, and says when it is emulated"
+    dev = torch.device(device) if device is not None else default_device()
     if precision == 'auto':
-        if not torch.cuda.is_available(): return 'fp32'
+        if dev.type != 'cuda': return 'fp32'  # a CPU's bf16 pays on some chips only: a budget measures it (`_budget_precisions`)
         return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
     if precision not in ('fp32', 'fp16', 'bf16'): raise LeavesArgumentError(f"precision={precision!r}: expected 'auto', 'fp32', 'fp16' or 'bf16'")
-    if precision == 'fp16' and not torch.cuda.is_available():
-        raise LeavesArgumentError("precision='fp16' needs a GPU; on a CPU use 'bf16' (fast where the CPU has AMX or AVX512-BF16) or 'fp32'")
+    if precision == 'fp16' and dev.type != 'cuda':
+        raise LeavesArgumentError(f"precision='fp16' needs a CUDA GPU (this is {dev.type}); use 'bf16' on a CPU with bf16 units, or 'fp32'")
+    if precision == 'bf16' and dev.type == 'mps': raise LeavesArgumentError("precision='bf16' on Apple's mps: use 'fp32'")
+    if warn and precision == 'bf16' and dev.type == 'cpu' and not cpu_has_bf16():
+        warnings.warn("precision='bf16': this CPU has no bf16 units (AVX512-BF16 or AMX), so PyTorch emulates bf16, slower than "
+                      "fp32 (about 2x); precision='fp32' is faster here", LeavesWarning)
     return precision
 
 def _set_precision(learn, precision):
@@ -190,10 +199,11 @@ def _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult):
     "Last epoch (0-based) of each SGDR cycle"
     return list(np.cumsum([cycle_len * cycle_mult**i for i in range(n_cycles)]) - 1)
 
-def fit_sgdr_any_mult(learn:Learner, n_cycles, cycle_len, lr_max, cycle_mult=2, cbs=None):
-    "fastai's `fit_sgdr` schedule, also for `cycle_mult=1` (equal restarts), where fastai's epoch count divides by zero"
+def fit_sgdr_any_mult(learn:Learner, n_cycles, cycle_len, lr_max, cycle_mult=2, cbs=None, mom=None):
+    "fastai's `fit_sgdr` schedule, also for `cycle_mult=1` (equal restarts), where fastai's epoch count divides by zero; `mom` sets the momentum"
     if learn.opt is None: learn.create_opt()
     learn.opt.set_hyper('lr', lr_max)
+    if mom is not None: learn.opt.set_hyper('mom', mom)  # `fit_one_cycle` before it leaves its schedule's last momentum (0.95)
     lr_max = np.array([h['lr'] for h in learn.opt.hypers])
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     scheds = {'lr': combine_scheds([o/sum(lens) for o in lens], [SchedCos(lr_max, 0) for _ in lens])}
@@ -215,6 +225,11 @@ def _distributed(learn):
     fastai.distributed.DistributedDL._broadcast = _broadcast_on_backend_device
     # without CUDA, Accelerate forms a (gloo) process group only when asked for the CPU; SyncBatchNorm needs CUDA
     return learn.distrib_ctx(sync_bn=torch.cuda.is_available(), cpu=not torch.cuda.is_available())
+
+def _set_process_device():
+    "Several processes on several GPUs: each takes the GPU of its `LOCAL_RANK` (fastai's distributed notes), before its loaders and cache are built"
+    if num_distrib() > 1 and torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', rank_distrib())) % torch.cuda.device_count())
 
 def _from_first_process(o):
     "`o` as the first process has it (the learning rate lr_find chose there), when several processes train"
@@ -257,7 +272,7 @@ def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1
     need(channels_last in (True, False, 'auto'), 'channels_last', channels_last, "expected True, False or 'auto'")
     need(lr_find_iters is None or (_is_int(lr_find_iters) and lr_find_iters >= 6), 'lr_find_iters', lr_find_iters, 'expected None or a whole number >= 6')
     need(cache in (True, False, 'auto') or isinstance(cache, (str, Path)), 'cache', cache, "expected True, False, 'auto' or a cache folder")
-    _precision(precision)
+    _precision(precision, warn=False)
     need(final_size is None or (_is_int(final_size) and final_size > size), 'final_size', final_size,
          f'expected None or a whole number of pixels larger than size={size} (progressive resizing)')
     need(_is_int(final_epochs) and final_epochs >= 0, 'final_epochs', final_epochs, 'expected a whole number >= 0')
@@ -278,7 +293,7 @@ def _cache_fits(path, size, img_mode) -> bool:
     n = sum(len(read_leaves_csv(path, f, cols=cols)) for f, cols in (('train.csv', ('image', 'label')), ('test.csv', ('image',)))
             if (Path(path)/f).exists())
     need = n*size*size*(1 if img_mode == 'L' else 3)
-    where = Path.home()/'.cache'/'leaves_nbdev'
+    where = leaves_cache_dir()
     while not where.exists(): where = where.parent
     free = shutil.disk_usage(where).free
     if need < free/2: return True
@@ -291,9 +306,15 @@ def _decode_per_s(path, images, img_mode, n=32) -> float:
     for o in images: _load_resized(Path(path)/o, 64, img_mode)
     return len(images)/max(time.perf_counter() - t, 1e-6)
 
+def _decode_rates(dls, one_thread, cache) -> dict:
+    "Images a second decoded: once each into the cache at the final size (its threads), or every epoch without it (the loader's workers)"
+    if cache: return dict(decode_per_s=one_thread*min(8, defaults.cpus))
+    # fastai's `DataLoader.num_workers` is 1 in the main process: the workers are its PyTorch loader's (`fake_l`)
+    return dict(epoch_decode_per_s=one_thread*max(1, getattr(dls.train, 'fake_l', dls.train).num_workers))
+
 def _budget_precisions(precision):
     "The precisions a budget weighs: fp32 and bf16 on a CPU with bf16 units (measured, then chosen), else the one `precision` gives"
-    return ['fp32', 'bf16'] if precision == 'auto' and not torch.cuda.is_available() and cpu_has_bf16() else [_precision(precision)]
+    return ['fp32', 'bf16'] if precision == 'auto' and not torch.cuda.is_available() and cpu_has_bf16() else [_precision(precision, warn=False)]
 
 def _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision, freeze_epochs, cache, lr_find_iters, channels_last,
               img_mode, speeds=None):
@@ -304,9 +325,7 @@ def _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision, f
                                                n_batches=2, stop_after=0.4*budget_s*min(bs, 32)/len(dls.split[0]))
     n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
     n_images = len(dls.df) + n_test
-    # decoding: once per image into the cache at the final size (its threads), or every epoch without the cache (its workers)
-    one_thread = _decode_per_s(path, dls.df['image'], img_mode)
-    decode = dict(decode_per_s=one_thread*min(8, defaults.cpus)) if cache else dict(epoch_decode_per_s=one_thread*max(1, dls.train.num_workers))
+    decode = _decode_rates(dls, _decode_per_s(path, dls.df['image'], img_mode), cache)
     plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=time.time() - budget_start,
                          bs=bs, freeze_epochs=freeze_epochs, precision=p, lr_find_iters=lr_find_iters, **decode)
              for p in precisions]
@@ -341,6 +360,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
     "Train a leaf classifier on the Kaggle-layout folder `path`; write the model, history, curves and lr_find plot to `out`"
     params = {k: v for k, v in locals().items() if k not in ('cbs', 'budget_start')}
     check_fit_args(**params)
+    _set_process_device()
     out, t0, first = Path(out), time.time(), rank_distrib() == 0  # under Accelerate, the first process writes files and records
     budget_start = budget_start or t0  # the budget's clock: from here, or from the command that called (leaves-train)
     out.mkdir(parents=True, exist_ok=True)
@@ -410,7 +430,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                 else: lr_max = lr
                 trainable['sgdr'] = _trainable(learn)
                 running = lambda: not (guard and guard.stopped)  # the budget's guard stops every phase after it
-                if running(): fit_sgdr_any_mult(learn, n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs)
+                if running(): fit_sgdr_any_mult(learn, n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs, mom=mom)
                 if final_size and final_epochs and running() and guard:
                     # behind plan (the input pipeline, a busy machine): the final phase gets the epochs that still fit, at the
                     # plan's epoch time scaled by how late the small size's epochs ran; none, and the small size's model is kept
@@ -424,7 +444,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                     learn.dls = leaves_dls(path, size=final_size, bs=final_bs, seed=seed, aug=aug, img_mode=img_mode, splits=dls.split,
                                            vocab=dls.vocab, check=False, cache=cache, num_workers=num_workers, extra_batch_tfms=norm)
                     learn.leaves_recipe['size'], history.phase, saver.best = final_size, f'final {final_size}px', None
-                    fit_sgdr_any_mult(learn, 1, final_epochs, lr_max=lr_max, cycle_mult=1, cbs=fit_cbs)
+                    fit_sgdr_any_mult(learn, 1, final_epochs, lr_max=lr_max, cycle_mult=1, cbs=fit_cbs, mom=mom)
         h = pd.DataFrame(history.rows)
         last = float(h.accuracy.iloc[-1]) if has_valid else None
         best = float(saver.best) if has_valid else None
