@@ -6,7 +6,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #cbf7b9a3
 from __future__ import annotations
-import os, time, warnings
+import contextlib, os, sys, time, warnings
 _STARTED = time.time()  # a --budget counts from here: the imports below are part of the run
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # fastai's import: noise above a tool's output
 from functools import wraps
@@ -15,7 +15,8 @@ import pandas as pd
 from fastai.torch_core import set_seed, rank_distrib
 from typing import Annotated
 from fastcore.script import call_parse, bool_arg, store_true, is_cli, CliError
-from .data import leaves_dls, read_leaves_csv, check_images, check_data_args, LeavesError, LeavesDataError, LeavesArgumentError
+from .data import (leaves_dls, read_leaves_csv, check_images, check_data_args, LeavesError, LeavesDataError, LeavesArgumentError,
+                               LeavesWarning, leaves_cache_dir, image_cache_files, clear_image_cache)
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .train import fit_leaves, check_fit_args, read_leaves_model, single_process
@@ -27,17 +28,26 @@ from .ensemble import fit_kfold, ensemble_files, check_ensemble_args, ENSEMBLE_M
 
 # %% auto #0
 __all__ = ['cli_errors', 'leaves_train', 'leaves_lr_find', 'leaves_predict', 'leaves_demo', 'leaves_kfold', 'leaves_ensemble',
-           'leaves_runs']
+           'leaves_runs', 'leaves_cache']
 
 # %% ../nbs/09_cli.ipynb #692ef8a9
+def _one_line(show):
+    "A `warnings.showwarning` that prints the package's warnings as one `warning: ...` line on stderr, and others as `show` does"
+    def _show(message, category, *args, **kwargs):
+        if not issubclass(category, LeavesWarning): return show(message, category, *args, **kwargs)
+        print('warning: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)
+    return _show
+
 def cli_errors(func):
-    "As a command-line tool, `func` ends on the package's errors with one `error: ...` line and exit code 1 (`LEAVES_DEBUG=1`: the traceback)"
+    "As a command-line tool, `func` ends on the package's errors with one `error: ...` line and exit code 1 (`LEAVES_DEBUG=1`: the traceback), and prints its warnings as `warning: ...` lines"
     @wraps(func)
     def _f(*args, **kwargs):
-        try: return func(*args, **kwargs)
-        except LeavesError as e:
-            if not is_cli() or os.environ.get('LEAVES_DEBUG'): raise
-            raise CliError('error: ' + ' '.join(str(e).split())) from None
+        with warnings.catch_warnings() if is_cli() else contextlib.nullcontext():
+            if is_cli() and not os.environ.get('LEAVES_DEBUG'): warnings.showwarning = _one_line(warnings.showwarning)
+            try: return func(*args, **kwargs)
+            except LeavesError as e:
+                if not is_cli() or os.environ.get('LEAVES_DEBUG'): raise
+                raise CliError('error: ' + ' '.join(str(e).split())) from None
     return _f
 
 def _pretrained(s):
@@ -311,3 +321,20 @@ def leaves_runs(
     with pd.option_context('display.width', 200, 'display.max_colwidth', 40):
         print(lb[['run_id', 'kind', 'status', 'arch', 'valid_accuracy', 'last_valid_accuracy', 'duration_s', 'command']].head(n).to_string(index=False))
     return lb
+
+# %% ../nbs/09_cli.ipynb #58d1fdb1
+@call_parse
+@cli_errors
+def leaves_cache(
+    clear:store_true=False,         # remove the cache's files (nothing else in the folder)
+    cache_dir:str=None,             # the cache folder; omitted: $LEAVES_NBDEV_CACHE, else $XDG_CACHE_HOME/leaves_nbdev, else ~/.cache/leaves_nbdev
+):
+    "List the decoded-image cache's files and their sizes, or remove them with --clear"
+    d = Path(cache_dir) if cache_dir else leaves_cache_dir()
+    files = image_cache_files(d)
+    if clear:
+        print(f"removed {len(files)} file(s), {clear_image_cache(d):,.1f} MB, from {d}")
+        return files
+    if len(files): print(files.assign(file=files.file.map(lambda f: Path(f).name)).to_string(index=False, float_format=lambda v: f'{v:,.1f}'))
+    print(f"{len(files)} file(s), {files.mb.sum():,.1f} MB in {d}" + ('; leaves-cache --clear removes them' if len(files) else ''))
+    return files
