@@ -32,15 +32,19 @@ test: setup
 	 after=$$( (git status --porcelain -- nbs leaves_nbdev; git diff -- nbs leaves_nbdev) | git hash-object --stdin); \
 	 if [ "$$before" != "$$after" ]; then git status --short -- nbs leaves_nbdev; \
 	   echo "nbdev-export/nbdev-clean changed the files above: the modules or notebooks were out of date; commit the result"; exit 1; fi
-	@# What a fresh machine sees: the torch hub, Hugging Face and image caches in a new folder that goes with the run, and
-	@# downloads refused (a dead proxy), so a machine with a network or with weights in ~/.cache tests like a fresh offline one.
+	@# What a fresh machine sees: the torch hub, Hugging Face and image caches and every temporary file in a new folder that
+	@# goes with the run, downloads refused (a dead proxy), and none of a session's switches (debug, warnings, a launcher's
+	@# ranks), so a machine with a network or with weights in ~/.cache tests like a fresh offline one.
 	@# The docs check is nbdev's own notebook processing (`proc_nbs`), without `nbdev-proc-nbs`, which would install Quarto.
-	@scratch=$$(mktemp -d -t leaves_test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; \
-	 export TORCH_HOME=$$scratch/torch HF_HOME=$$scratch/hf HF_HUB_OFFLINE=1 LEAVES_NBDEV_CACHE=$$scratch/leaves_nbdev \
+	@scratch=$$(mktemp -d -t leaves_test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; trap 'exit 130' INT TERM; mkdir "$$scratch/tmp"; \
+	 unset LEAVES_DEBUG PYTHONWARNINGS HF_HUB_CACHE HUGGINGFACE_HUB_CACHE TRANSFORMERS_CACHE WORLD_SIZE RANK LOCAL_RANK; \
+	 export TMPDIR=$$scratch/tmp TORCH_HOME=$$scratch/torch HF_HOME=$$scratch/hf HF_HUB_OFFLINE=1 LEAVES_NBDEV_CACHE=$$scratch/leaves_nbdev \
 	   HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
 	   NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost; \
-	 echo "make test: caches in $$scratch, downloads refused"; \
-	 $(BIN)/python -c "from nbdev.serve import proc_nbs; proc_nbs(n_workers=2)" > /dev/null && \
+	 cpu=$$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2); [ -n "$$cpu" ] || cpu=" $$(uname -m)"; \
+	 grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && cpu="$$cpu (bf16 units)"; \
+	 echo "make test on$$cpu: caches and temporary files in $$scratch, downloads refused"; \
+	 $(BIN)/python -c "from nbdev.serve import proc_nbs; proc_nbs(n_workers=2, force=True)" > /dev/null && \
 	 $(BIN)/nbdev-test --n-workers 2 --timing
 
 # root (a container, a cloud box) must say so to Jupyter

@@ -18,7 +18,7 @@ def parse_budget(budget) -> float:
     "Seconds in `budget`: a number of seconds, or a duration like '6m', '90s', '1m30s', '1h30' (1 h 30 min), '1.5h'"
     s, num = None, r'(\d+(?:\.\d+)?)'
     if isinstance(budget, (int, float, np.integer, np.floating)) and not isinstance(budget, (bool, np.bool_)): s = float(budget)
-    elif isinstance(budget, str):
+    elif isinstance(budget, str) and not re.search(r'\d\s+[\d.]', budget):  # spaces only after a unit: '1 30' is no duration
         m = re.fullmatch(f'(?:{num}h)?(?:{num}m)?(?:{num}s)?{num}?', re.sub(r'\s+', '', budget.lower()))
         if m and any(m.groups()):
             h, mi, sec, bare = m.groups()
@@ -33,16 +33,17 @@ def parse_budget(budget) -> float:
 
 # %% ../nbs/11_budget.ipynb #9b6898b3
 def cpu_flags() -> set:
-    "This CPU's feature flags as Linux lists them in `/proc/cpuinfo` (empty elsewhere)"
-    try: return set(re.search(r'^flags\s*:(.*)$', Path('/proc/cpuinfo').read_text(), re.M).group(1).split())
+    "This CPU's feature flags as Linux lists them in `/proc/cpuinfo` (`flags` on x86, `Features` on ARM; empty elsewhere)"
+    try: return set(re.search(r'^(?:flags|Features)\s*:(.*)$', Path('/proc/cpuinfo').read_text(), re.M).group(1).split())
     except (OSError, AttributeError): return set()
 
 _ONEDNN_NO_BF16 = {'SSE41', 'AVX', 'AVX2', 'AVX2_VNNI', 'AVX2_VNNI_2', 'AVX512_CORE', 'AVX512_CORE_VNNI'}
 
 def cpu_has_bf16() -> bool:
-    "Whether oneDNN runs bf16 on this CPU's own units (AVX512-BF16 or AMX); elsewhere bf16 is emulated, slower than fp32"
-    if os.environ.get('ONEDNN_MAX_CPU_ISA', '').upper() in _ONEDNN_NO_BF16: return False  # oneDNN told to stop below them
-    return bool(cpu_flags() & {'amx_bf16', 'avx512_bf16'})
+    "Whether this CPU runs bf16 on units of its own (AVX512-BF16 or AMX; ARM's BF16); elsewhere bf16 is emulated, slower than fp32"
+    isa = os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA') or ''
+    if isa.upper() in _ONEDNN_NO_BF16: return False  # oneDNN told to stop below them
+    return bool(cpu_flags() & {'amx_bf16', 'avx512_bf16', 'bf16'})
 
 def _autocast(device, precision):
     if precision == 'fp32': return contextlib.nullcontext()

@@ -23,7 +23,7 @@ from .train import fit_leaves, check_fit_args, read_leaves_model, single_process
 from .budget import _fmt_s
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
-from .record import experiment_run, leaderboard
+from .record import experiment_run, leaderboard, RecordNotWritten
 from .ensemble import fit_kfold, ensemble_files, check_ensemble_args, ENSEMBLE_METHODS
 
 # %% auto #0
@@ -34,7 +34,7 @@ __all__ = ['cli_errors', 'leaves_train', 'leaves_lr_find', 'leaves_predict', 'le
 def _one_line(show):
     "A `warnings.showwarning` that prints the package's warnings as one `warning: ...` line on stderr, and others as `show` does"
     def _show(message, category, *args, **kwargs):
-        if not issubclass(category, LeavesWarning): return show(message, category, *args, **kwargs)
+        if not issubclass(category, (LeavesWarning, RecordNotWritten)): return show(message, category, *args, **kwargs)
         print('warning: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)
     return _show
 
@@ -172,7 +172,7 @@ def leaves_lr_find(
     if num_it < 6: raise LeavesArgumentError(f"--num-it {num_it}: expected at least 6 iterations")
     set_seed(seed, reproducible=True)
     dls = leaves_dls(path, size=size, bs=bs, seed=seed)
-    learn = leaves_learner(dls, arch, pretrained=_pretrained(pretrained), weights=weights)
+    learn = leaves_learner(dls, arch, pretrained=_pretrained(pretrained), weights=weights, path=out)  # lr_find's temporary model: under --out
     if suggest == 'auto': suggest = auto_suggestion(learn)
     with learn.no_bar(): lr = find_lr(learn, suggest, Path(out)/'lr_find.png', num_it=num_it, show=False)
     print(f"{suggest}: {lr:.3g}  (plot: {Path(out)/'lr_find.png'})")
@@ -333,8 +333,9 @@ def leaves_cache(
     d = Path(cache_dir) if cache_dir else leaves_cache_dir()
     files = image_cache_files(d)
     if clear:
-        print(f"removed {len(files)} file(s), {clear_image_cache(d):,.1f} MB, from {d}")
-        return files
+        gone = clear_image_cache(d)
+        print(f"removed {len(gone)} file(s), {gone.mb.sum():,.1f} MB, from {d}")
+        return gone
     if len(files): print(files.assign(file=files.file.map(lambda f: Path(f).name)).to_string(index=False, float_format=lambda v: f'{v:,.1f}'))
     print(f"{len(files)} file(s), {files.mb.sum():,.1f} MB in {d}" + ('; leaves-cache --clear removes them' if len(files) else ''))
     return files

@@ -309,25 +309,40 @@ class _MemmapRows:
     def __getitem__(self, rows): return torch.from_numpy(self.array[rows.numpy()])
 
 # %% ../nbs/00_data.ipynb #d6c350b4
-_CACHE_SUFFIXES = ('.npy', '.npy.tmp', '_lock')
+_CACHE_FILE = re.compile(r'^(?P<prefix>.*_[0-9a-f]{12}_\d+px_(?:RGB|L)_)(?:(?P<cache>[0-9a-f]{16}\.npy)|(?P<lock>lock)|(?P<temporary>.+\.npy\.tmp))$')
 
-def _cache_file_kind(f:Path):
-    "'cache', 'temporary' or 'lock' for a file `DecodedImageCache` writes (its name says so), else None"
-    for kind, end in (('temporary', '.npy.tmp'), ('cache', '.npy'), ('lock', '_lock')):
-        if f.name.endswith(end) and re.search(r'_[0-9a-f]{12}_\d+px_(RGB|L)_', f.name): return kind
+def _cache_file(f:Path):
+    "`(kind, prefix)` of a file `DecodedImageCache` writes ('cache', 'lock' or 'temporary'; its name says so), else None"
+    m = _CACHE_FILE.match(f.name)
+    return (next(k for k in ('cache', 'lock', 'temporary') if m.group(k)), m.group('prefix')) if m else None
 
 def image_cache_files(cache_dir=None) -> pd.DataFrame:
     "The image cache's files in `cache_dir` (default `leaves_cache_dir()`): file, kind, size in MB, last modified"
-    d = Path(cache_dir or leaves_cache_dir())
-    rows = [dict(file=f, kind=_cache_file_kind(f), mb=f.stat().st_size/2**20, modified=pd.Timestamp(f.stat().st_mtime, unit='s'))
-            for f in (sorted(d.iterdir()) if d.is_dir() else []) if f.is_file() and _cache_file_kind(f)]
+    d, rows = Path(cache_dir or leaves_cache_dir()), []
+    for f in (sorted(d.iterdir()) if d.is_dir() else []):
+        if not _cache_file(f): continue
+        try: st = f.stat()
+        except FileNotFoundError: continue  # gone meanwhile: a build finished, or another clear
+        rows.append(dict(file=f, kind=_cache_file(f)[0], mb=st.st_size/2**20, modified=pd.Timestamp(st.st_mtime, unit='s')))
     return pd.DataFrame(rows, columns=['file', 'kind', 'mb', 'modified'])
 
-def clear_image_cache(cache_dir=None) -> float:
-    "Remove the image cache's files from `cache_dir` (default `leaves_cache_dir()`), nothing else; return the MB freed"
-    files = image_cache_files(cache_dir)
-    for f in files.file: Path(f).unlink(missing_ok=True)
-    return float(files.mb.sum())
+def _build_running(lock:Path) -> bool:
+    "Whether a `DecodedImageCache` build holds the lock file `lock` now"
+    if fcntl is None or not lock.exists(): return False
+    with open(lock, 'a') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError: return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+def clear_image_cache(cache_dir=None) -> pd.DataFrame:
+    "Remove the decoded images (and killed builds' temporary files) of the image cache in `cache_dir`, nothing else; return what went"
+    files, gone = image_cache_files(cache_dir), []
+    for i, r in enumerate(files.itertuples()):
+        kind, prefix = _cache_file(r.file)
+        if kind == 'lock' or (kind == 'temporary' and _build_running(r.file.parent/f'{prefix}lock')): continue
+        r.file.unlink(missing_ok=True); gone.append(i)
+    return files.iloc[gone].reset_index(drop=True)
 
 # %% ../nbs/00_data.ipynb #5f978324
 def leaves_augmentations(aug='fastai', size=224):

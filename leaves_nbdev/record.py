@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['record_run', 'experiment_run', 'leaderboard']
+__all__ = ['record_run', 'RecordNotWritten', 'experiment_run', 'leaderboard']
 
 # %% ../nbs/04_record.ipynb #37e6ffae
 _COLUMNS = ('run_id', 'kind', 'started', 'duration_s', 'status', 'git_commit', 'command', 'arch', 'params', 'valid_accuracy', 'files',
@@ -76,12 +76,15 @@ class _Run:
         self.valid_accuracy, self.last_valid_accuracy, self.files, self.run_id = None, None, [], None
         self.__dict__.update(kw)
 
+class RecordNotWritten(UserWarning):
+    "The experiment record could not be written; the run goes on (the command-line tools print it as one `warning:` line)"
+
 def _try_write(db, row, when):
     "Write `row` to `db`; warn (naming `db` and the error) instead of raising when it cannot be written"
     try: _write_row(db, row); return True
     except Exception as e:
         warnings.warn(f"{db}: could not record the run {row['run_id']} at its {when} ({type(e).__name__}: {e}); the run itself is not affected",
-                      stacklevel=3)
+                      RecordNotWritten, stacklevel=3)
         return False
 
 @contextmanager

@@ -177,10 +177,12 @@ class CPUBFloat16(Callback):
 
 def _precision(precision, device=None, warn=True):
     "'auto': bf16 on a CUDA GPU that has it (fp16 otherwise), fp32 on a CPU or Apple's mps; 'bf16' on a CPU autocasts, and says when it is emulated"
-    dev = torch.device(device) if device is not None else default_device()
+    # the device's type without creating a CUDA context (`default_device()` would, on the current GPU, maybe not this process's)
+    dev = torch.device(device if device is not None else 'cuda' if torch.cuda.is_available() else
+                       'mps' if torch.backends.mps.is_available() else 'cpu')
     if precision == 'auto':
         if dev.type != 'cuda': return 'fp32'  # a CPU's bf16 pays on some chips only: a budget measures it (`_budget_precisions`)
-        return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+        return 'bf16' if torch.cuda.is_bf16_supported(including_emulation=False) else 'fp16'  # a T4 or V100 emulates bf16
     if precision not in ('fp32', 'fp16', 'bf16'): raise LeavesArgumentError(f"precision={precision!r}: expected 'auto', 'fp32', 'fp16' or 'bf16'")
     if precision == 'fp16' and dev.type != 'cuda':
         raise LeavesArgumentError(f"precision='fp16' needs a CUDA GPU (this is {dev.type}); use 'bf16' on a CPU with bf16 units, or 'fp32'")
@@ -225,6 +227,10 @@ def _distributed(learn):
     fastai.distributed.DistributedDL._broadcast = _broadcast_on_backend_device
     # without CUDA, Accelerate forms a (gloo) process group only when asked for the CPU; SyncBatchNorm needs CUDA
     return learn.distrib_ctx(sync_bn=torch.cuda.is_available(), cpu=not torch.cuda.is_available())
+
+def _one_cycle_moms(mom):
+    "fastai's one-cycle momentum schedule (0.95, 0.85, 0.95 for its default 0.9) around `mom`, within [0, 0.99]"
+    return tuple(float(np.clip(mom + d, 0, .99)) for d in (.05, -.05, .05))
 
 def _set_process_device():
     "Several processes on several GPUs: each takes the GPU of its `LOCAL_RANK` (fastai's distributed notes), before its loaders and cache are built"
@@ -272,7 +278,7 @@ def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1
     need(channels_last in (True, False, 'auto'), 'channels_last', channels_last, "expected True, False or 'auto'")
     need(lr_find_iters is None or (_is_int(lr_find_iters) and lr_find_iters >= 6), 'lr_find_iters', lr_find_iters, 'expected None or a whole number >= 6')
     need(cache in (True, False, 'auto') or isinstance(cache, (str, Path)), 'cache', cache, "expected True, False, 'auto' or a cache folder")
-    _precision(precision, warn=False)
+    if precision != 'auto': _precision(precision, warn=False)  # 'auto' is always valid, and resolving it asks the GPU
     need(final_size is None or (_is_int(final_size) and final_size > size), 'final_size', final_size,
          f'expected None or a whole number of pixels larger than size={size} (progressive resizing)')
     need(_is_int(final_epochs) and final_epochs >= 0, 'final_epochs', final_epochs, 'expected a whole number >= 0')
@@ -359,8 +365,8 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                final_size=None, final_epochs=0, budget=None, budget_start=None, cbs=None) -> Learner:
     "Train a leaf classifier on the Kaggle-layout folder `path`; write the model, history, curves and lr_find plot to `out`"
     params = {k: v for k, v in locals().items() if k not in ('cbs', 'budget_start')}
+    _set_process_device()  # first: checking the precision asks the GPU, which must be this process's own
     check_fit_args(**params)
-    _set_process_device()
     out, t0, first = Path(out), time.time(), rank_distrib() == 0  # under Accelerate, the first process writes files and records
     budget_start = budget_start or t0  # the budget's clock: from here, or from the command that called (leaves-train)
     out.mkdir(parents=True, exist_ok=True)
@@ -424,7 +430,7 @@ def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len
                 lr = _from_first_process(lr)
                 if frozen:
                     history.phase, trainable['frozen'] = 'frozen', _trainable(learn)
-                    learn.fit_one_cycle(freeze_epochs, lr, cbs=fit_cbs)
+                    learn.fit_one_cycle(freeze_epochs, lr, moms=_one_cycle_moms(mom), cbs=fit_cbs)
                     learn.unfreeze()
                     history.phase, lr_max = 'sgdr', slice(lr/200, lr/2)
                 else: lr_max = lr
