@@ -177,19 +177,18 @@ class GivenSplitter:
     def __repr__(self): return f'GivenSplitter({len(self.train_idx)} train, {len(self.valid_idx)} valid)'
 
 # %% ../nbs/00_data.ipynb #288aee49
-class PILImageUpright(PILImage):
-    "A `PILImage` whose files are opened upright (EXIF orientation applied); arrays and images are taken as they are"
+class _OpenedAsLeaves:
+    "`create` opens files (paths or bytes) with `open_leaf_image`; arrays and images are taken as they are"
     @classmethod
     def create(cls, fn, **kwargs):
         if isinstance(fn, (str, Path, bytes)): fn = open_leaf_image(fn, **merge(cls._open_args, kwargs))
         return super().create(fn)
 
-class PILImageBWUpright(PILImageBW):
-    "A `PILImageBW` (one channel) whose files are opened upright (EXIF orientation applied)"
-    @classmethod
-    def create(cls, fn, **kwargs):
-        if isinstance(fn, (str, Path, bytes)): fn = open_leaf_image(fn, **merge(cls._open_args, kwargs))
-        return super().create(fn)
+class PILImageUpright(_OpenedAsLeaves, PILImage):
+    "A `PILImage` whose files are opened upright (EXIF orientation applied), 8-bit, transparency on white"
+
+class PILImageBWUpright(_OpenedAsLeaves, PILImageBW):
+    "A `PILImageBW` (one channel) whose files are opened as `PILImageUpright`'s are"
 
 # %% ../nbs/00_data.ipynb #ef5be52f
 def leaves_cache_dir() -> Path:

@@ -113,6 +113,7 @@ class LastEpochValidPreds(Callback):
 def _oof_frame(probs, df, val, vocab): return pd.DataFrame(np.asarray(probs), index=df.image.iloc[val].values, columns=list(map(str, vocab)))
 def _accuracy(oof, df): return float((oof.reindex(df.image.values).idxmax(axis=1).values == df.label.values).mean())
 
+@delegates(fit_leaves, but=['splits', 'budget', 'budget_start'])
 def fit_kfold(path, n_folds=5, seed=42, out='leaves_kfold', tta=True, tta_n=4, method='mean', record=True, check=True,
               **fit_kwargs) -> dict:
     "Train one `fit_leaves` model per stratified fold; return out-of-fold accuracy and write per-fold and fused submissions"

@@ -8,7 +8,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/train.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
-import gzip, json, os, shutil, sys, time, tempfile, warnings, contextlib
+import gzip, inspect, json, os, shutil, sys, time, tempfile, warnings, contextlib
 from .data import (leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, LeavesDataError, LeavesArgumentError,
                                LeavesWarning, _bars_wanted, _is_int, _load_resized)
 from .budget import parse_budget, measure_speeds, plan_budget, best_plan, describe_plan, cpu_has_bf16, _fmt_s
@@ -255,11 +255,14 @@ def single_process():
 
 def _trainable(learn): return sum(p.requires_grad for p in learn.model.parameters())
 
-def check_fit_args(arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam', wd=None,
-                   label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None, head='fastai', aug='fastai',
-                   img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, suggest='auto', precision='auto',
-                   channels_last='auto', cache='auto', lr_find_iters=None, final_size=None, final_epochs=0, budget=None, **kwargs):
-    "Raise `LeavesArgumentError` for any `fit_leaves` argument that cannot work, before any image is read"
+def check_fit_args(**kwargs):
+    "Raise `LeavesArgumentError` for any `fit_leaves` argument that cannot work (those not given at `fit_leaves`' defaults), before any image is read"
+    defaults = {k: p.default for k, p in inspect.signature(fit_leaves).parameters.items() if p.default is not inspect.Parameter.empty}
+    _check_fit_args(**{**defaults, **kwargs})
+
+def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd, label_smoothing, mixup, cutmix, pretrained,
+                    weights, head, aug, img_mode, freeze_epochs, valid_pct, splits, suggest, precision, channels_last, cache,
+                    lr_find_iters, final_size, final_epochs, budget, **kwargs):
     def need(ok, name, value, what):
         if not ok: raise LeavesArgumentError(f"{name}={value!r}: {what}")
     check_data_args(size, bs, valid_pct, aug, img_mode)
@@ -357,12 +360,50 @@ class BudgetGuard(Callback):
         if fit < n: print(f'budget: {self.stopped or self.cut}', flush=True)
         return fit
 
-def fit_leaves(path, arch='mobilenet_v2', size=224, bs=64, n_cycles=4, cycle_len=1, cycle_mult=2, lr=None, opt='adam',
-               mom=0.9, wd=None, wd_bn_bias=False, label_smoothing=0.1, mixup=0., cutmix=0., pretrained='auto', weights=None,
-               head='fastai', aug='fastai', normalize=True, img_mode='RGB', freeze_epochs=1, valid_pct=0.2, splits=None, seed=42,
-               suggest='auto', precision='auto', channels_last='auto', out='leaves_out', snapshots=False,
-               record=True, bars=None, show=False, check=True, cache='auto', num_workers=None, lr_find_iters=None,
-               final_size=None, final_epochs=0, budget=None, budget_start=None, cbs=None) -> Learner:
+def fit_leaves(
+    path,                    # Kaggle-layout folder: train.csv (image,label), test.csv, images/
+    arch='mobilenet_v2',     # resnet18/34/50, mobilenet_v2, efficientnet_lite0/1/2, or a timm model name
+    size=224,                # image size in pixels (square); with `budget`, the largest size the plan may use
+    bs=64,                   # images per batch (per process when several train)
+    n_cycles=4,              # SGDR cycles
+    cycle_len=1,             # epochs in the first SGDR cycle
+    cycle_mult=2,            # each cycle is this many times as long as the one before (1: equal restarts)
+    lr=None,                 # learning rate; None: chosen by `lr_find`
+    opt='adam',              # 'adam' (PyTorch's AdamW) or 'sgd' (with momentum)
+    mom=0.9,                 # momentum (SGD) or beta1 (Adam); the frozen epoch's one cycle swings 0.05 around it
+    wd=None,                 # weight decay; None: fastai's default
+    wd_bn_bias=False,        # also decay norm and bias parameters (fastai spares them)
+    label_smoothing=0.1,     # label smoothing epsilon (0: plain cross-entropy)
+    mixup=0.,                # MixUp alpha (0: off)
+    cutmix=0.,               # CutMix alpha (0: off)
+    pretrained='auto',       # ImageNet weights: True, False, or 'auto' (where they can be had, else from scratch, with a warning)
+    weights=None,            # a local ImageNet weights file for `arch`
+    head='fastai',           # classifier head: 'fastai', or the seed's ('seed')
+    aug='fastai',            # augmentation: 'fastai' (`aug_transforms`), 'seed', or None
+    normalize=True,          # normalise inputs with the pretrained model's statistics
+    img_mode='RGB',          # 'RGB', or 'L' for grayscale
+    freeze_epochs=1,         # epochs training the new head alone (pretrained models; 0: the whole model from the start)
+    valid_pct=0.2,           # share of each species kept for validation (0: train on every row, keep the last epoch)
+    splits=None,             # (train_idx, valid_idx) rows of train.csv, used exactly as given instead of `valid_pct`
+    seed=42,                 # seed for the split, the initialisation and the order
+    suggest='auto',          # lr_find's suggestion: 'auto' (minimum if pretrained, else valley), 'valley', 'slide', 'minimum', 'steep'
+    precision='auto',        # 'auto' (bf16 or fp16 on a CUDA GPU, fp32 elsewhere), 'fp32', 'fp16' or 'bf16'
+    channels_last='auto',    # channels-last tensors: True, False, or 'auto' (with mixed precision or a budget)
+    out='leaves_out',        # folder for the model file, history, curves, lr_find plot and record
+    snapshots=False,         # also keep the model at the end of every SGDR cycle
+    record=True,             # the experiment record: True (`out/runs.db`), a database path, or False
+    bars=None,               # progress bars: None (in a notebook or terminal), True, or False (plain lines)
+    show=False,              # show the lr_find and training-curve plots (in a notebook)
+    check=True,              # decode every image before training (the image cache's build does it when on)
+    cache='auto',            # decoded-image cache: 'auto' (where it fits on disk), True, False, or a cache folder
+    num_workers=None,        # loader workers; None: 0 on a CPU, up to 8 on a GPU
+    lr_find_iters=None,      # lr_find's iterations; None: fastai's 100 (a budget plans its own)
+    final_size=None,         # progressive resizing: after the SGDR cycles, train `final_epochs` more at this size
+    final_epochs=0,          # epochs (one cosine cycle) at `final_size`
+    budget=None,             # time for the whole run ('6m', '90s', seconds): measure this machine, plan, fit it
+    budget_start=None,       # when the budget's clock started (a `time.time()`); None: now
+    cbs=None,                # more fastai callbacks, for every phase
+) -> Learner:
     "Train a leaf classifier on the Kaggle-layout folder `path`; write the model, history, curves and lr_find plot to `out`"
     params = {k: v for k, v in locals().items() if k not in ('cbs', 'budget_start')}
     _set_process_device()  # first: checking the precision asks the GPU, which must be this process's own
