@@ -18,8 +18,8 @@ from .record import experiment_run
 
 # %% auto #0
 __all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history',
-           'DecayGroupsOptimWrapper', 'torch_optimizer', 'CPUBFloat16', 'fit_sgdr_any_mult', 'single_process',
-           'check_fit_args', 'BudgetGuard', 'fit_leaves']
+           'DecayGroupsOptimWrapper', 'torch_optimizer', 'CPUBFloat16', 'single_process', 'check_fit_args',
+           'BudgetGuard', 'folder_learner', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #e02e7be5
 def _unwrap(model):
@@ -201,17 +201,18 @@ def _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult):
     "Last epoch (0-based) of each SGDR cycle"
     return list(np.cumsum([cycle_len * cycle_mult**i for i in range(n_cycles)]) - 1)
 
-def fit_sgdr_any_mult(learn:Learner, n_cycles, cycle_len, lr_max, cycle_mult=2, cbs=None, mom=None):
+@patch
+def fit_sgdr_any_mult(self:Learner, n_cycles, cycle_len, lr_max, cycle_mult=2, cbs=None, mom=None):
     "fastai's `fit_sgdr` schedule, also for `cycle_mult=1` (equal restarts), where fastai's epoch count divides by zero; `mom` sets the momentum"
-    if learn.opt is None: learn.create_opt()
-    learn.opt.set_hyper('lr', lr_max)
-    if mom is not None: learn.opt.set_hyper('mom', mom)  # `fit_one_cycle` before it leaves its schedule's last momentum (0.95)
-    lr_max = np.array([h['lr'] for h in learn.opt.hypers])
+    if self.opt is None: self.create_opt()
+    self.opt.set_hyper('lr', lr_max)
+    if mom is not None: self.opt.set_hyper('mom', mom)  # `fit_one_cycle` before it leaves its schedule's last momentum (0.95)
+    lr_max = np.array([h['lr'] for h in self.opt.hypers])
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     scheds = {'lr': combine_scheds([o/sum(lens) for o in lens], [SchedCos(lr_max, 0) for _ in lens])}
-    learn.fit(sum(lens), cbs=ParamScheduler(scheds) + L(cbs))
+    self.fit(sum(lens), cbs=ParamScheduler(scheds) + L(cbs))
 
-# %% ../nbs/05_train.ipynb #a1764d57
+# %% ../nbs/05_train.ipynb #41e8a4e1
 def _broadcast_on_backend_device(self, t, rank):
     "`DistributedDL._broadcast` where the process group's backend wants it: CUDA for nccl, the CPU for gloo (fastai's always uses CUDA)"
     t = LongTensor(t)
@@ -227,10 +228,6 @@ def _distributed(learn):
     fastai.distributed.DistributedDL._broadcast = _broadcast_on_backend_device
     # without CUDA, Accelerate forms a (gloo) process group only when asked for the CPU; SyncBatchNorm needs CUDA
     return learn.distrib_ctx(sync_bn=torch.cuda.is_available(), cpu=not torch.cuda.is_available())
-
-def _one_cycle_moms(mom):
-    "fastai's one-cycle momentum schedule (0.95, 0.85, 0.95 for its default 0.9) around `mom`, within [0, 0.99]"
-    return tuple(float(np.clip(mom + d, 0, .99)) for d in (.05, -.05, .05))
 
 def _set_process_device():
     "Several processes on several GPUs: each takes the GPU of its `LOCAL_RANK` (fastai's distributed notes), before its loaders and cache are built"
@@ -253,12 +250,15 @@ def single_process():
         if ws is None: os.environ.pop('WORLD_SIZE', None)
         else: os.environ['WORLD_SIZE'] = ws
 
-def _trainable(learn): return sum(p.requires_grad for p in learn.model.parameters())
+# %% ../nbs/05_train.ipynb #b14cf8ae
+def _fit_args(kwargs) -> AttrDict:
+    "`kwargs` with the rest of `fit_leaves`' parameters at its defaults: the one list of them"
+    ps = inspect.signature(fit_leaves).parameters
+    return AttrDict({**{k: p.default for k, p in ps.items() if p.default is not inspect.Parameter.empty}, **kwargs})
 
 def check_fit_args(**kwargs):
     "Raise `LeavesArgumentError` for any `fit_leaves` argument that cannot work (those not given at `fit_leaves`' defaults), before any image is read"
-    defaults = {k: p.default for k, p in inspect.signature(fit_leaves).parameters.items() if p.default is not inspect.Parameter.empty}
-    _check_fit_args(**{**defaults, **kwargs})
+    _check_fit_args(**_fit_args(kwargs))
 
 def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd, label_smoothing, mixup, cutmix, pretrained,
                     weights, head, aug, img_mode, freeze_epochs, valid_pct, splits, suggest, precision, channels_last, cache,
@@ -297,6 +297,7 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
     if splits is not None:
         need(len(splits) == 2 and len(splits[0]) > 0, 'splits', '...', 'expected (train_idx, valid_idx) with at least one training row')
 
+# %% ../nbs/05_train.ipynb #89fbbd6f
 def _cache_fits(path, size, img_mode) -> bool:
     "Whether the image cache of the folder `path` (train and test images) at `size` takes under half the free disk space where it goes"
     n = sum(len(read_leaves_csv(path, f, cols=cols)) for f, cols in (('train.csv', ('image', 'label')), ('test.csv', ('image',)))
@@ -352,6 +353,16 @@ class BudgetGuard(Callback):
             print(f'budget: {self.stopped}', flush=True)
             raise CancelFitException()
 
+    @classmethod
+    def for_plan(cls, plan, start):
+        "The guard of `plan`, whose budget started at `start` (a `time.time()`): training ends in time for TTA and the fixed costs"
+        return cls(start + plan['budget']*(1 - 0.02) - plan['seconds']['tta'] - plan['seconds']['fixed'])
+
+    def final_epochs(self, plan, n) -> int:
+        "The epochs of the final phase that still fit: `n` at the plan's epoch time, scaled by how late the small size's epochs ran"
+        late = max(1., getattr(self, 'last', 0.)/plan['epoch_seconds'][plan['size']])
+        return self.epochs_that_fit(n, late*plan['epoch_seconds'][plan['final_size']], plan['final_cache_seconds'])
+
     def epochs_that_fit(self, n, epoch_s, setup_s=0.) -> int:
         "How many of `n` epochs of `epoch_s` seconds each, after `setup_s` seconds, end before the deadline (0: `stopped` says so)"
         fit = int(min(n, max(0., self.deadline - time.time() - setup_s)//epoch_s))
@@ -360,6 +371,67 @@ class BudgetGuard(Callback):
         if fit < n: print(f'budget: {self.stopped or self.cut}', flush=True)
         return fit
 
+# %% ../nbs/05_train.ipynb #30d1bef5
+def folder_learner(path, **kwargs) -> Learner:
+    "The `DataLoaders` of the folder `path` and the learner on them that `fit_leaves` trains, from its arguments (`kwargs`; the rest at its defaults)"
+    a = _fit_args(kwargs)
+    cache = _cache_fits(path, max(a.size, a.final_size or 0), a.img_mode) if a.cache == 'auto' else a.cache
+    dls = leaves_dls(path, size=a.size, bs=a.bs, valid_pct=a.valid_pct, seed=a.seed, aug=a.aug, img_mode=a.img_mode, splits=a.splits,
+                     check=a.check, cache=cache, num_workers=a.num_workers)
+    has_valid = len(dls.split[1]) > 0
+    loss = LabelSmoothingCrossEntropyFlat(eps=a.label_smoothing) if a.label_smoothing else CrossEntropyLossFlat()
+    learn = leaves_learner(dls, a.arch, pretrained=a.pretrained, weights=a.weights, head=a.head, normalize=a.normalize,
+                           n_in=1 if a.img_mode == 'L' else 3, loss_func=loss, opt_func=torch_optimizer(a.opt, a.mom, wd_bn_bias=a.wd_bn_bias),
+                           metrics=accuracy if has_valid else None, wd=a.wd, wd_bn_bias=a.wd_bn_bias, path=a.out,
+                           cbs=[cb(alpha) for cb, alpha in ((MixUp, a.mixup), (CutMix, a.cutmix)) if alpha])
+    if not has_valid: learn.recorder.valid_metrics = False
+    learn.leaves_recipe = dict(size=a.size, img_mode=a.img_mode, aug=a.aug)  # what prediction needs, written into the model file
+    learn.leaves_folder = dict(path=Path(path), seed=a.seed, aug=a.aug, img_mode=a.img_mode, cache=cache, num_workers=a.num_workers)
+    return learn
+
+# %% ../nbs/05_train.ipynb #bf1d0bcb
+def _one_cycle_moms(mom):
+    "fastai's one-cycle momentum schedule (0.95, 0.85, 0.95 for its default 0.9) around `mom`, within [0, 0.99]"
+    return tuple(float(np.clip(mom + d, 0, .99)) for d in (.05, -.05, .05))
+
+def _trainable(learn): return sum(p.requires_grad for p in learn.model.parameters())
+
+@patch
+def fit_frozen(self:Learner, epochs, lr, mom=0.9, cbs=None):
+    "The first half of fastai's `fine_tune`: the new head alone for `epochs` (one cycle around `mom`), then unfreeze; returns the rates for what follows"
+    self.fit_one_cycle(epochs, lr, moms=_one_cycle_moms(mom), cbs=cbs)
+    self.unfreeze()
+    return slice(lr/200, lr/2)  # as `fine_tune`: the body at 1/100 of the head's rate, both halved
+
+# %% ../nbs/05_train.ipynb #44950b47
+@patch
+def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None):
+    "Progressive resizing: new loaders at `size` with the same rows, vocabulary and normalisation, then one cosine cycle of `epochs`"
+    f, dls = self.leaves_folder, self.dls
+    norm = [t for t in dls.train.after_batch if isinstance(t, Normalize)]  # `vision_learner` gave it to the first loaders alone
+    self.dls = leaves_dls(f['path'], size=size, bs=bs or dls.bs, seed=f['seed'], aug=f['aug'], img_mode=f['img_mode'], splits=dls.split,
+                          vocab=dls.vocab, check=False, cache=f['cache'], num_workers=f['num_workers'], extra_batch_tfms=norm)
+    self.leaves_recipe['size'] = size  # prediction resizes to the size the kept weights were trained at
+    self.fit_sgdr_any_mult(1, epochs, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom)
+
+# %% ../nbs/05_train.ipynb #4f76efac
+def _results(learn, run, history, saver, guard, first, show, out, **kwargs) -> dict:
+    "Write the history (its kept epoch marked) and the curves, fill the record's row, and return `leaves_result`"
+    has_valid, h = saver.monitor == 'accuracy', pd.DataFrame(history.rows)
+    last, best = (float(h.accuracy.iloc[-1]), float(saver.best)) if has_valid else (None, None)
+    files = [out/'model.pt.gz', out/'history.csv'] + saver.snapshots
+    if first:
+        history.write(kept_epoch=saver.best_epoch)
+        plot_history(out/'history.csv', out/'training_curves.png', show=show)
+        files.append(out/'training_curves.png')
+        if (out/'lr_find.png').exists(): files.append(out/'lr_find.png')
+    run.valid_accuracy, run.last_valid_accuracy, run.files = best, last, files
+    return dict(valid_accuracy=best, last_valid_accuracy=last, best_epoch=saver.best_epoch, last_epoch=len(h) - 1,
+                kept='best' if has_valid else 'last', model=out/'model.pt.gz', snapshots=saver.snapshots, files=files,
+                splits=learn.dls.split, size=learn.leaves_recipe['size'], budget_stopped=(guard.stopped or guard.cut) if guard else None,
+                **kwargs)
+
+# %% ../nbs/05_train.ipynb #073efcb1
 def fit_leaves(
     path,                    # Kaggle-layout folder: train.csv (image,label), test.csv, images/
     arch='mobilenet_v2',     # resnet18/34/50, mobilenet_v2, efficientnet_lite0/1/2, or a timm model name
@@ -415,49 +487,34 @@ def fit_leaves(
     # the cache on by default: at the competition's size on two CPU cores it makes an epoch 1.2x and TTA 1.7x faster
     # for a build that costs a sixth of an epoch (bench/scale.py), and on a GPU it feeds the model from device memory
     if cache == 'auto': cache = _cache_fits(path, max(size, final_size or 0), img_mode)
-    max_size, plan, final_bs = size, None, bs
-    if budget is not None: size = min(size, 64)  # the plan starts small; `size` is the largest it may use
     set_seed(seed, reproducible=True)
     db = (out/'runs.db' if record is True else Path(record)) if record and first else None
     with experiment_run(db, 'train', params) as run:
-        dls = leaves_dls(path, size=size, bs=bs, valid_pct=valid_pct, seed=seed, aug=aug, img_mode=img_mode, splits=splits,
-                         check=check, cache=cache, num_workers=num_workers)
-        has_valid = len(dls.split[1]) > 0
-        if not has_valid and first: print(f"no validation split (valid_pct=0): training on all {len(dls.split[0])} rows and keeping the last epoch's model", flush=True)
-        opt_func = torch_optimizer(opt, mom, wd_bn_bias=wd_bn_bias)
-        loss = LabelSmoothingCrossEntropyFlat(eps=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
-        learn = leaves_learner(dls, arch, pretrained=pretrained, weights=weights, head=head, normalize=normalize,
-                               n_in=1 if img_mode == 'L' else 3, loss_func=loss, opt_func=opt_func, metrics=accuracy if has_valid else None,
-                               wd=wd, wd_bn_bias=wd_bn_bias, path=out,
-                               cbs=[cb(alpha) for cb, alpha in ((MixUp, mixup), (CutMix, cutmix)) if alpha])
-        learn.leaves_recipe = dict(size=size, img_mode=img_mode, aug=aug)
-        if not has_valid: learn.recorder.valid_metrics = False
+        # a budget's plan starts small: `size` is the largest it may use
+        learn, plan, final_bs = folder_learner(**{**params, 'size': size if budget is None else min(size, 64), 'cache': cache}), None, bs
+        has_valid = len(learn.dls.split[1]) > 0
+        if not has_valid and first: print(f"no validation split (valid_pct=0): training on all {len(learn.dls.split[0])} rows and keeping the last epoch's model", flush=True)
         if budget is not None:
-            plan = _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision_asked,
+            plan = _plan_for(learn, learn.dls, path, budget, budget_start, size, bs, precision_asked,
                              freeze_epochs if learn.leaves_arch['pretrained'] else 0, cache, lr_find_iters,
                              channels_last in (True, 'auto'), img_mode)
             if first: print(describe_plan(plan), flush=True)
-            lr_find_iters, n_cycles, cycle_len, cycle_mult = plan['lr_find_iters'], plan['n_cycles'], plan['cycle_len'], plan['cycle_mult']
-            final_size, final_epochs, precision = plan['final_size'], plan['final_epochs'], plan['precision']
             # the plan's speeds were measured at its batch size, which is also the fastest per image at large sizes on a CPU
-            final_bs = plan['final_bs']
+            lr_find_iters, n_cycles, cycle_len, cycle_mult, final_size, final_epochs, precision, final_bs = (plan[k] for k in
+                ('lr_find_iters', 'n_cycles', 'cycle_len', 'cycle_mult', 'final_size', 'final_epochs', 'precision', 'final_bs'))
         _set_precision(learn, precision)
         # channels-last: with mixed precision, and under a budget (measured 1.3-1.4x faster in fp32 on a CPU too)
         if channels_last is True or (channels_last == 'auto' and (precision != 'fp32' or budget is not None)): learn.add_cb(ChannelsLast())
-        ends = _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult)
         frozen = learn.leaves_arch['pretrained'] and freeze_epochs > 0
-        saver = SaveBestLeavesModel(out/'model.pt.gz', monitor='accuracy' if has_valid else None,
-                                    snapshot_epochs=[e + freeze_epochs*frozen for e in ends] if snapshots else ())
-        history = LeavesHistory(out/'history.csv', lines=not _bars_wanted(bars))
-        fit_cbs, trainable = [saver, history] + L(cbs), {}
-        guard = BudgetGuard(budget_start + plan['budget']*(1 - 0.02) - plan['seconds']['tta'] - plan['seconds']['fixed']) if plan else None
-        if guard: fit_cbs.append(guard)
-        ctx = learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext()
+        saver = SaveBestLeavesModel(out/'model.pt.gz', monitor='accuracy' if has_valid else None, snapshot_epochs=
+                                    [e + freeze_epochs*frozen for e in _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult)] if snapshots else ())
+        history, guard = LeavesHistory(out/'history.csv', lines=not _bars_wanted(bars)), BudgetGuard.for_plan(plan, budget_start) if plan else None
+        fit_cbs, trainable = [saver, history] + L(cbs) + L(guard), {}
         if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
         # fastai builds a pretrained learner frozen; without a frozen phase the whole model trains from the first epoch,
         # so it is unfrozen now, before lr_find sweeps it
         if not frozen: learn.unfreeze()
-        with ctx:
+        with learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext():
             t_lr = time.time()
             if lr is None:
                 if suggest == 'auto': suggest = auto_suggestion(learn)
@@ -468,46 +525,21 @@ def fit_leaves(
                     print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
             t_lr = time.time() - t_lr
             with _distributed(learn):
-                lr = _from_first_process(lr)
+                lr_max = lr = _from_first_process(lr)
                 if frozen:
                     history.phase, trainable['frozen'] = 'frozen', _trainable(learn)
-                    learn.fit_one_cycle(freeze_epochs, lr, moms=_one_cycle_moms(mom), cbs=fit_cbs)
-                    learn.unfreeze()
-                    history.phase, lr_max = 'sgdr', slice(lr/200, lr/2)
-                else: lr_max = lr
+                    lr_max, history.phase = learn.fit_frozen(freeze_epochs, lr, mom=mom, cbs=fit_cbs), 'sgdr'
                 trainable['sgdr'] = _trainable(learn)
                 running = lambda: not (guard and guard.stopped)  # the budget's guard stops every phase after it
-                if running(): fit_sgdr_any_mult(learn, n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs, mom=mom)
-                if final_size and final_epochs and running() and guard:
-                    # behind plan (the input pipeline, a busy machine): the final phase gets the epochs that still fit, at the
-                    # plan's epoch time scaled by how late the small size's epochs ran; none, and the small size's model is kept
-                    late = max(1., getattr(guard, 'last', 0.)/plan['epoch_seconds'][plan['size']])
-                    final_epochs = guard.epochs_that_fit(final_epochs, late*plan['epoch_seconds'][final_size], plan['final_cache_seconds'])
+                if running(): learn.fit_sgdr_any_mult(n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs, mom=mom)
+                # behind plan (the input pipeline, a busy machine): the final phase gets the epochs that still fit, or none
+                if final_size and final_epochs and running() and guard: final_epochs = guard.final_epochs(plan, final_epochs)
                 if final_size and final_epochs and running():
-                    # progressive resizing: the same split and vocabulary at the final size, one more cosine cycle; the
-                    # kept model is the best epoch at this size (the one its recipe, and so prediction, uses). The new
-                    # loaders take the first ones' normalisation (`vision_learner` added it to those alone)
-                    norm = [t for t in dls.train.after_batch if isinstance(t, Normalize)]
-                    learn.dls = leaves_dls(path, size=final_size, bs=final_bs, seed=seed, aug=aug, img_mode=img_mode, splits=dls.split,
-                                           vocab=dls.vocab, check=False, cache=cache, num_workers=num_workers, extra_batch_tfms=norm)
-                    learn.leaves_recipe['size'], history.phase, saver.best = final_size, f'final {final_size}px', None
-                    fit_sgdr_any_mult(learn, 1, final_epochs, lr_max=lr_max, cycle_mult=1, cbs=fit_cbs, mom=mom)
-        h = pd.DataFrame(history.rows)
-        last = float(h.accuracy.iloc[-1]) if has_valid else None
-        best = float(saver.best) if has_valid else None
-        files = [out/'model.pt.gz', out/'history.csv'] + saver.snapshots
-        if first:
-            history.write(kept_epoch=saver.best_epoch)
-            plot_history(out/'history.csv', out/'training_curves.png', show=show)
-            files.append(out/'training_curves.png')
-            if (out/'lr_find.png').exists(): files.append(out/'lr_find.png')
-        run.valid_accuracy, run.last_valid_accuracy, run.files = best, last, files
-        learn.leaves_result = dict(valid_accuracy=best, last_valid_accuracy=last, best_epoch=saver.best_epoch, last_epoch=len(h) - 1,
-                                   kept='best' if has_valid else 'last', lr=lr, seconds=round(time.time()-t0, 1),
-                                   lr_find_seconds=round(t_lr, 2), trainable_tensors=trainable,
-                                   model=out/'model.pt.gz', snapshots=saver.snapshots, files=files, splits=dls.split,
-                                   size=learn.leaves_recipe['size'], plan=plan,
-                                   budget_stopped=(guard.stopped or guard.cut) if guard else None)
+                    # the kept model is the best epoch at the final size, the one its recipe (and so prediction) uses
+                    history.phase, saver.best = f'final {final_size}px', None
+                    learn.grow_to(final_size, final_epochs, lr_max, bs=final_bs, mom=mom, cbs=fit_cbs)
+        learn.leaves_result = _results(learn, run, history, saver, guard, first, show, out, lr=lr, seconds=round(time.time()-t0, 1),
+                                       lr_find_seconds=round(t_lr, 2), trainable_tensors=trainable, plan=plan)
         if plan is not None and first:
             print(f"budget {_fmt_s(plan['budget'])}: training done after {_fmt_s(time.time() - budget_start)} "
                   f"(planned {_fmt_s(plan['predicted'] - plan['seconds']['tta'] - plan['seconds']['fixed'])} to here)", flush=True)
