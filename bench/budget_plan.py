@@ -3,7 +3,7 @@
 
 Prints the measured images/s at each size (fp32, and bf16 where the CPU has bf16 units; on a GPU the precision
 `fit_leaves` trains in), then one plan per budget, as `leaves-train --budget` prints it, made by the same code
-(`_plan_for`: the precisions weighed, decoding measured, the best plan chosen). On a GPU this is how the planner's choice
+(`plan_fit`: the precisions weighed, decoding measured, the best plan chosen). On a GPU this is how the planner's choice
 for that card is shown before a run is spent on it; `bench/gpu_run.sh budget` runs it there with a short real run after it.
 
     python bench/budget_plan.py --path ../shared/data/leafsnap53 --budgets 2m,6m,20m
@@ -13,8 +13,8 @@ import torch
 from fastcore.script import call_parse
 from leaves_nbdev.data import leaves_dls, LeavesArgumentError
 from leaves_nbdev.models import leaves_learner
-from leaves_nbdev.budget import measure_speeds, describe_plan, cpu_has_bf16
-from leaves_nbdev.train import _plan_for, _budget_precisions
+from leaves_nbdev.budget import measure_speeds, describe_plan, cpu_has_bf16, plan_fit
+from leaves_nbdev.train import _budget_precisions
 
 @call_parse
 def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder
@@ -35,7 +35,7 @@ def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder
     for r in speeds.itertuples(): print(f'| {r.size} | {r.precision} | {r.train:,.0f} | {r.eval:,.0f} |')
     spent = time.time() - t0
     for b in budgets.split(','):
-        try: plan = _plan_for(learn, dls, path, b, time.time() - spent, max_size, bs, 'auto', 1 if learn.leaves_arch['pretrained'] else 0,
-                              True, None, True, 'RGB', speeds=speeds)
+        try: plan = plan_fit(learn, path, b, time.time() - spent, max_size, bs, _budget_precisions('auto'),
+                             1 if learn.leaves_arch['pretrained'] else 0, True, None, True, 'RGB', speeds=speeds)
         except LeavesArgumentError as e: print(f'\n{b}: {e}'); continue
         print('\n' + describe_plan(plan))

@@ -8,10 +8,12 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/budget.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 import contextlib, copy, math, os, re, time  # after fastai's star import, which has a `copy` of its own
-from .data import LeavesArgumentError
+from .data import LeavesArgumentError, read_leaves_csv, open_leaf_image
+from PIL import Image
 
 # %% auto #0
-__all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'measure_speeds', 'plan_budget', 'best_plan', 'describe_plan']
+__all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'measure_speeds', 'fmt_duration', 'plan_budget', 'best_plan',
+           'describe_plan', 'decode_per_s', 'plan_fit', 'BudgetGuard']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -82,7 +84,9 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_budget.ipynb #ea8360f6
-def _fmt_s(s): return f'{int(s//60)}m{int(round(s%60)):02d}s' if s >= 60 else f'{s:.0f}s'
+def fmt_duration(s) -> str:
+    "`s` seconds as '45s' or '5m29s', as budgets and plans print them"
+    return f'{int(s//60)}m{int(round(s%60)):02d}s' if s >= 60 else f'{s:.0f}s'
 
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
                 decode_per_s=None, epoch_decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4,
@@ -128,9 +132,9 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
         break
     if plan is None:
         least = (spent + fixed + lr_s + frozen_s + epoch_s(small) + tta(small)[1])/(1 - margin)
-        raise LeavesArgumentError(f'budget={_fmt_s(budget)}: too short for this machine: after {_fmt_s(spent)} already spent, lr_find '
-                                  f'({_fmt_s(lr_s)}) and {freeze_epochs + 1} epoch(s) at {small} px ({_fmt_s(frozen_s + epoch_s(small))}) '
-                                  f'do not fit; give at least {_fmt_s(1.1*least + 1)}')  # 10%: speeds move between one run and the next
+        raise LeavesArgumentError(f'budget={fmt_duration(budget)}: too short for this machine: after {fmt_duration(spent)} already spent, lr_find '
+                                  f'({fmt_duration(lr_s)}) and {freeze_epochs + 1} epoch(s) at {small} px ({fmt_duration(frozen_s + epoch_s(small))}) '
+                                  f'do not fit; give at least {fmt_duration(1.1*least + 1)}')  # 10%: speeds move between one run and the next
     fs = plan['final_size'] or small
     seconds = dict(spent=spent, lr_find=lr_s, frozen=frozen_s, sgdr=plan['cycle_len']*epoch_s(small),
                    final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., tta=tta(fs)[1], fixed=fixed)
@@ -145,12 +149,72 @@ def best_plan(plans:list) -> dict:
 def describe_plan(plan:dict) -> str:
     "The plan in two lines: what it chose, and why"
     s, small = plan['seconds'], plan['size']
-    parts = [f"lr_find {plan['lr_find_iters']} iterations ({_fmt_s(s['lr_find'])})",
-             f"{plan['freeze_epochs']} frozen + {plan['cycle_len']} epochs at {small} px ({_fmt_s(s['frozen'] + s['sgdr'])})"]
-    if plan['final_size']: parts.append(f"then {plan['final_epochs']} at {plan['final_size']} px ({_fmt_s(s['final'])})")
-    parts.append(f"TTA {plan['tta_n']} passes ({_fmt_s(s['tta'])})" if plan['tta_n'] else f"no TTA ({_fmt_s(s['tta'])})")
-    line1 = (f"budget {_fmt_s(plan['budget'])}{' ' + plan['precision'] if plan['precision'] else ''}: " + ', '.join(parts)
-             + f"; predicted {_fmt_s(plan['predicted'])} with {_fmt_s(s['spent'])} already spent")
+    parts = [f"lr_find {plan['lr_find_iters']} iterations ({fmt_duration(s['lr_find'])})",
+             f"{plan['freeze_epochs']} frozen + {plan['cycle_len']} epochs at {small} px ({fmt_duration(s['frozen'] + s['sgdr'])})"]
+    if plan['final_size']: parts.append(f"then {plan['final_epochs']} at {plan['final_size']} px ({fmt_duration(s['final'])})")
+    parts.append(f"TTA {plan['tta_n']} passes ({fmt_duration(s['tta'])})" if plan['tta_n'] else f"no TTA ({fmt_duration(s['tta'])})")
+    line1 = (f"budget {fmt_duration(plan['budget'])}{' ' + plan['precision'] if plan['precision'] else ''}: " + ', '.join(parts)
+             + f"; predicted {fmt_duration(plan['predicted'])} with {fmt_duration(s['spent'])} already spent")
     ep = ', '.join(f'{k} px {v:.0f}s' for k, v in plan['epoch_seconds'].items())
     line2 = f"  measured epoch: {ep}" + (f"; larger sizes rejected: {'; '.join(plan['rejected'])}" if plan['rejected'] else '')
     return line1 + '\n' + line2
+
+# %% ../nbs/11_budget.ipynb #f33be719
+def decode_per_s(path, images, img_mode='RGB', n=32) -> float:
+    "Image files a second one thread opens as training does (`open_leaf_image`) and resizes: the cache build's work, or an epoch's without it"
+    t, images = time.perf_counter(), list(images)[:n]
+    for o in images: open_leaf_image(Path(path)/o, img_mode).resize((64, 64), Image.BILINEAR)
+    return len(images)/max(time.perf_counter() - t, 1e-6)
+
+def _decode_rates(dls, one_thread, cache) -> dict:
+    "Images a second decoded: once each into the cache at the final size (its threads), or every epoch without it (the loader's workers)"
+    if cache: return dict(decode_per_s=one_thread*min(8, defaults.cpus))
+    # fastai's `DataLoader.num_workers` is 1 in the main process: the workers are its PyTorch loader's (`fake_l`)
+    return dict(epoch_decode_per_s=one_thread*max(1, getattr(dls.train, 'fake_l', dls.train).num_workers))
+
+# %% ../nbs/11_budget.ipynb #d493284e
+def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32',), freeze_epochs=1, cache=True, lr_find_iters=None,
+             channels_last=True, img_mode='RGB', speeds=None) -> dict:
+    "Measure `learn` at each size up to `max_size` and each of `precisions` (unless `speeds` are given), then plan what is left of `budget` for its folder `path`"
+    dls, budget_s = learn.dls, parse_budget(budget)
+    # a size whose epoch would take over 40% of the budget cannot get its epochs: larger ones are not measured
+    if speeds is None: speeds = measure_speeds(learn, range(64, max_size + 1, 32), precisions, channels_last=channels_last, bs=32,
+                                               n_batches=2, stop_after=0.4*budget_s*min(bs, 32)/len(dls.split[0]))
+    n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
+    n_images = len(dls.df) + n_test
+    decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode), cache)
+    plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=time.time() - budget_start,
+                         bs=bs, freeze_epochs=freeze_epochs, precision=p, lr_find_iters=lr_find_iters, **decode)
+             for p in precisions]
+    return dict(best_plan(plans), final_bs=min(bs, 32))  # ties go to fp32, listed first
+
+# %% ../nbs/11_budget.ipynb #bab46707
+class BudgetGuard(Callback):
+    "Stop training, keeping the best model so far, when the next epoch (as long as the last) would end past `deadline` (a `time.time()`)"
+    order = TrackerCallback.order + 2  # after `SaveBestLeavesModel` (one after the tracker) saved the epoch: a stop loses no best epoch
+    def __init__(self, deadline): self.deadline, self.stopped, self.cut = deadline, None, None
+    def before_epoch(self): self.t0 = time.time()
+    def after_epoch(self):
+        self.last = time.time() - self.t0
+        if time.time() + self.last > self.deadline and self.epoch < self.n_epoch - 1:
+            self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
+            print(f'budget: {self.stopped}', flush=True)
+            raise CancelFitException()
+
+    @classmethod
+    def for_plan(cls, plan, start):
+        "The guard of `plan`, whose budget started at `start` (a `time.time()`): training ends in time for TTA and the fixed costs"
+        return cls(start + plan['budget']*(1 - 0.02) - plan['seconds']['tta'] - plan['seconds']['fixed'])
+
+    def final_epochs(self, plan, n) -> int:
+        "The epochs of the final phase that still fit: `n` at the plan's epoch time, scaled by how late the small size's epochs ran"
+        late = max(1., getattr(self, 'last', 0.)/plan['epoch_seconds'][plan['size']])
+        return self.epochs_that_fit(n, late*plan['epoch_seconds'][plan['final_size']], plan['final_cache_seconds'])
+
+    def epochs_that_fit(self, n, epoch_s, setup_s=0.) -> int:
+        "How many of `n` epochs of `epoch_s` seconds each, after `setup_s` seconds, end before the deadline (0: `stopped` says so)"
+        fit = int(min(n, max(0., self.deadline - time.time() - setup_s)//epoch_s))
+        if fit == 0: self.stopped = f'skipped the last phase: its first epoch ({epoch_s:.0f} s) would end past the budget'
+        if 0 < fit < n: self.cut = f'running late: {fit} of the {n} epochs planned for the last phase'
+        if fit < n: print(f'budget: {self.stopped or self.cut}', flush=True)
+        return fit

@@ -20,7 +20,7 @@ from .data import (leaves_dls, read_leaves_csv, check_images, check_data_args, L
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .train import fit_leaves, check_fit_args, read_leaves_model, single_process
-from .budget import _fmt_s
+from .budget import fmt_duration
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
 from .record import experiment_run, leaderboard, RecordNotWritten
@@ -148,7 +148,7 @@ def leaves_train(
             sub = _predict_and_submit(learn, path, out, tta, tta_n, bs, dict(arch=arch, model=str(r['model'])), check=False)
         print(f"submission: {sub}")
     print(f"model: {r['model']}")
-    if r['plan']: print(f"budget {_fmt_s(r['plan']['budget'])}: the whole run took {_fmt_s(time.time() - start)} (planned {_fmt_s(r['plan']['predicted'])})")
+    if r['plan']: print(f"budget {fmt_duration(r['plan']['budget'])}: the whole run took {fmt_duration(time.time() - start)} (planned {fmt_duration(r['plan']['predicted'])})")
     return learn
 
 # %% ../nbs/09_cli.ipynb #e86349b9
@@ -260,7 +260,7 @@ def leaves_demo(
     print(f"{_accuracy_line(r)} (chance {1/n_species:.3f})")
     print(f"test accuracy {acc:.4f} (the model of the best validation epoch, scored on the synthetic test answers); training {train_s:.0f} s")
     for f in [sub, r['model'], out/'run/lr_find.png', out/'run/training_curves.png', out/'run/history.csv', out/'run/runs.db']: print(f"  {f}")
-    if budget: print(f"budget {_fmt_s(r['plan']['budget'])}: training and prediction took {_fmt_s(time.time() - t0)} (planned {_fmt_s(r['plan']['predicted'])})")
+    if budget: print(f"budget {fmt_duration(r['plan']['budget'])}: training and prediction took {fmt_duration(time.time() - t0)} (planned {fmt_duration(r['plan']['predicted'])})")
     return dict(valid_accuracy=r['valid_accuracy'], last_valid_accuracy=r['last_valid_accuracy'], test_accuracy=acc, train_seconds=train_s, submission=sub)
 
 # %% ../nbs/09_cli.ipynb #fe0eb44b

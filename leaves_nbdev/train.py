@@ -10,8 +10,8 @@ from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
 import gzip, inspect, json, os, shutil, sys, time, tempfile, warnings, contextlib
 from .data import (leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, LeavesDataError, LeavesArgumentError,
-                               LeavesWarning, _bars_wanted, _is_int, _load_resized)
-from .budget import parse_budget, measure_speeds, plan_budget, best_plan, describe_plan, cpu_has_bf16, _fmt_s
+                               LeavesWarning, _bars_wanted, _is_int)
+from .budget import parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetGuard, fmt_duration
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .record import experiment_run
@@ -19,7 +19,7 @@ from .record import experiment_run
 # %% auto #0
 __all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history',
            'DecayGroupsOptimWrapper', 'torch_optimizer', 'CPUBFloat16', 'single_process', 'check_fit_args',
-           'BudgetGuard', 'folder_learner', 'fit_leaves']
+           'folder_learner', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #e02e7be5
 def _unwrap(model):
@@ -310,66 +310,9 @@ def _cache_fits(path, size, img_mode) -> bool:
     print(f"image cache off: {need/2**30:.1f} GiB of decoded images would take over half the {free/2**30:.1f} GiB free in {where}", flush=True)
     return False
 
-def _decode_per_s(path, images, img_mode, n=32) -> float:
-    "Image files a second one thread opens, turns upright and resizes (the work of the cache build, or of an epoch without it)"
-    t, images = time.perf_counter(), list(images)[:n]
-    for o in images: _load_resized(Path(path)/o, 64, img_mode)
-    return len(images)/max(time.perf_counter() - t, 1e-6)
-
-def _decode_rates(dls, one_thread, cache) -> dict:
-    "Images a second decoded: once each into the cache at the final size (its threads), or every epoch without it (the loader's workers)"
-    if cache: return dict(decode_per_s=one_thread*min(8, defaults.cpus))
-    # fastai's `DataLoader.num_workers` is 1 in the main process: the workers are its PyTorch loader's (`fake_l`)
-    return dict(epoch_decode_per_s=one_thread*max(1, getattr(dls.train, 'fake_l', dls.train).num_workers))
-
 def _budget_precisions(precision):
     "The precisions a budget weighs: fp32 and bf16 on a CPU with bf16 units (measured, then chosen), else the one `precision` gives"
     return ['fp32', 'bf16'] if precision == 'auto' and not torch.cuda.is_available() and cpu_has_bf16() else [_precision(precision, warn=False)]
-
-def _plan_for(learn, dls, path, budget, budget_start, max_size, bs, precision, freeze_epochs, cache, lr_find_iters, channels_last,
-              img_mode, speeds=None):
-    "Measure this machine at each candidate size (and bf16 where the CPU has it), unless `speeds` are given, then plan the run in what is left of `budget`"
-    precisions, budget_s = _budget_precisions(precision), parse_budget(budget)
-    # a size whose epoch would take over 40% of the budget cannot get its epochs: larger ones are not measured
-    if speeds is None: speeds = measure_speeds(learn, range(64, max_size + 1, 32), precisions, channels_last=channels_last, bs=32,
-                                               n_batches=2, stop_after=0.4*budget_s*min(bs, 32)/len(dls.split[0]))
-    n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
-    n_images = len(dls.df) + n_test
-    decode = _decode_rates(dls, _decode_per_s(path, dls.df['image'], img_mode), cache)
-    plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=time.time() - budget_start,
-                         bs=bs, freeze_epochs=freeze_epochs, precision=p, lr_find_iters=lr_find_iters, **decode)
-             for p in precisions]
-    return dict(best_plan(plans), final_bs=min(bs, 32))  # ties go to fp32, listed first
-
-class BudgetGuard(Callback):
-    "Stop training, keeping the best model so far, when the next epoch (as long as the last) would end past `deadline` (a `time.time()`)"
-    order = SaveBestLeavesModel.order + 1  # after the epoch's model is saved: stopping never loses the best epoch
-    def __init__(self, deadline): self.deadline, self.stopped, self.cut = deadline, None, None
-    def before_epoch(self): self.t0 = time.time()
-    def after_epoch(self):
-        self.last = time.time() - self.t0
-        if time.time() + self.last > self.deadline and self.epoch < self.n_epoch - 1:
-            self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
-            print(f'budget: {self.stopped}', flush=True)
-            raise CancelFitException()
-
-    @classmethod
-    def for_plan(cls, plan, start):
-        "The guard of `plan`, whose budget started at `start` (a `time.time()`): training ends in time for TTA and the fixed costs"
-        return cls(start + plan['budget']*(1 - 0.02) - plan['seconds']['tta'] - plan['seconds']['fixed'])
-
-    def final_epochs(self, plan, n) -> int:
-        "The epochs of the final phase that still fit: `n` at the plan's epoch time, scaled by how late the small size's epochs ran"
-        late = max(1., getattr(self, 'last', 0.)/plan['epoch_seconds'][plan['size']])
-        return self.epochs_that_fit(n, late*plan['epoch_seconds'][plan['final_size']], plan['final_cache_seconds'])
-
-    def epochs_that_fit(self, n, epoch_s, setup_s=0.) -> int:
-        "How many of `n` epochs of `epoch_s` seconds each, after `setup_s` seconds, end before the deadline (0: `stopped` says so)"
-        fit = int(min(n, max(0., self.deadline - time.time() - setup_s)//epoch_s))
-        if fit == 0: self.stopped = f'skipped the last phase: its first epoch ({epoch_s:.0f} s) would end past the budget'
-        if 0 < fit < n: self.cut = f'running late: {fit} of the {n} epochs planned for the last phase'
-        if fit < n: print(f'budget: {self.stopped or self.cut}', flush=True)
-        return fit
 
 # %% ../nbs/05_train.ipynb #30d1bef5
 def folder_learner(path, **kwargs) -> Learner:
@@ -495,9 +438,8 @@ def fit_leaves(
         has_valid = len(learn.dls.split[1]) > 0
         if not has_valid and first: print(f"no validation split (valid_pct=0): training on all {len(learn.dls.split[0])} rows and keeping the last epoch's model", flush=True)
         if budget is not None:
-            plan = _plan_for(learn, learn.dls, path, budget, budget_start, size, bs, precision_asked,
-                             freeze_epochs if learn.leaves_arch['pretrained'] else 0, cache, lr_find_iters,
-                             channels_last in (True, 'auto'), img_mode)
+            plan = plan_fit(learn, path, budget, budget_start, size, bs, _budget_precisions(precision_asked),
+                            freeze_epochs if learn.leaves_arch['pretrained'] else 0, cache, lr_find_iters, channels_last in (True, 'auto'), img_mode)
             if first: print(describe_plan(plan), flush=True)
             # the plan's speeds were measured at its batch size, which is also the fastest per image at large sizes on a CPU
             lr_find_iters, n_cycles, cycle_len, cycle_mult, final_size, final_epochs, precision, final_bs = (plan[k] for k in
@@ -541,6 +483,6 @@ def fit_leaves(
         learn.leaves_result = _results(learn, run, history, saver, guard, first, show, out, lr=lr, seconds=round(time.time()-t0, 1),
                                        lr_find_seconds=round(t_lr, 2), trainable_tensors=trainable, plan=plan)
         if plan is not None and first:
-            print(f"budget {_fmt_s(plan['budget'])}: training done after {_fmt_s(time.time() - budget_start)} "
-                  f"(planned {_fmt_s(plan['predicted'] - plan['seconds']['tta'] - plan['seconds']['fixed'])} to here)", flush=True)
+            print(f"budget {fmt_duration(plan['budget'])}: training done after {fmt_duration(time.time() - budget_start)} "
+                  f"(planned {fmt_duration(plan['predicted'] - plan['seconds']['tta'] - plan['seconds']['fixed'])} to here)", flush=True)
     return learn
