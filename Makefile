@@ -34,11 +34,13 @@ test: setup
 	   echo "nbdev-export/nbdev-clean changed the files above: the modules or notebooks were out of date; commit the result"; exit 1; fi
 	@# What a fresh machine sees: the torch hub, Hugging Face and image caches and every temporary file in a new folder that
 	@# goes with the run, downloads refused (a dead proxy), and none of a session's switches (debug, warnings, a launcher's
-	@# ranks), so a machine with a network or with weights in ~/.cache tests like a fresh offline one.
+	@# ranks), so a machine with a network or with weights in ~/.cache tests like a fresh offline one. Two notebooks run at
+	@# once on two cores, one thread each: with torch's two OpenMP threads each they spun against each other, and a run
+	@# took from 4 to 7 minutes (budget tests, measuring a thrashing machine, retried with ever larger budgets).
 	@# The docs check is nbdev's own notebook processing (`proc_nbs`), without `nbdev-proc-nbs`, which would install Quarto.
 	@scratch=$$(mktemp -d -t leaves_test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; trap 'exit 130' INT TERM; mkdir "$$scratch/tmp"; \
 	 unset LEAVES_DEBUG PYTHONWARNINGS HF_HUB_CACHE HUGGINGFACE_HUB_CACHE TRANSFORMERS_CACHE WORLD_SIZE RANK LOCAL_RANK; \
-	 export TMPDIR=$$scratch/tmp TORCH_HOME=$$scratch/torch HF_HOME=$$scratch/hf HF_HUB_OFFLINE=1 LEAVES_NBDEV_CACHE=$$scratch/leaves_nbdev \
+	 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TMPDIR=$$scratch/tmp TORCH_HOME=$$scratch/torch HF_HOME=$$scratch/hf HF_HUB_OFFLINE=1 LEAVES_NBDEV_CACHE=$$scratch/leaves_nbdev \
 	   HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 \
 	   NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost; \
 	 cpu=$$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2); [ -n "$$cpu" ] || cpu=" $$(uname -m)"; \
