@@ -35,8 +35,8 @@ test: setup
 	@# What a fresh machine sees: the torch hub, Hugging Face and image caches and every temporary file in a new folder that
 	@# goes with the run, downloads refused (a dead proxy), and none of a session's switches (debug, warnings, a launcher's
 	@# ranks), so a machine with a network or with weights in ~/.cache tests like a fresh offline one. Two notebooks run at
-	@# once on two cores, one thread each: with torch's two OpenMP threads each they spun against each other, and a run
-	@# took from 4 to 7 minutes (budget tests, measuring a thrashing machine, retried with ever larger budgets).
+	@# once on two cores, one thread each: with torch's two OpenMP threads each they spun against each other, cells ran up
+	@# to 10x slower, and the budget tests, measuring a thrashing machine, retried with ever larger budgets.
 	@# The docs check is nbdev's own notebook processing (`proc_nbs`), without `nbdev-proc-nbs`, which would install Quarto.
 	@scratch=$$(mktemp -d -t leaves_test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; trap 'exit 130' INT TERM; mkdir "$$scratch/tmp"; \
 	 unset LEAVES_DEBUG PYTHONWARNINGS HF_HUB_CACHE HUGGINGFACE_HUB_CACHE TRANSFORMERS_CACHE WORLD_SIZE RANK LOCAL_RANK; \
