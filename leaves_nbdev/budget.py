@@ -8,8 +8,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/budget.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 import contextlib, copy, math, os, re, time  # after fastai's star import, which has a `copy` of its own
-from .data import LeavesArgumentError, read_leaves_csv, open_leaf_image
-from PIL import Image
+from .data import LeavesArgumentError, read_leaves_csv, load_resized
 
 # %% auto #0
 __all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'measure_speeds', 'fmt_duration', 'plan_budget', 'best_plan',
@@ -163,7 +162,7 @@ def describe_plan(plan:dict) -> str:
 def decode_per_s(path, images, img_mode='RGB', n=32) -> float:
     "Image files a second one thread opens as training does (`open_leaf_image`) and resizes: the cache build's work, or an epoch's without it"
     t, images = time.perf_counter(), list(images)[:n]
-    for o in images: open_leaf_image(Path(path)/o, img_mode).resize((64, 64), Image.BILINEAR)
+    for o in images: load_resized(Path(path)/o, 64, img_mode)
     return len(images)/max(time.perf_counter() - t, 1e-6)
 
 def _decode_rates(dls, one_thread, cache) -> dict:

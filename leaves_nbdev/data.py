@@ -21,8 +21,8 @@ except ImportError: fcntl = None  # Windows: the cache build is not locked
 __all__ = ['PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'LeavesWarning',
            'read_leaves_csv', 'progress', 'ProgressLines', 'open_leaf_image', 'check_images', 'check_leaves_folder',
            'stratified_split', 'GivenSplitter', 'PILImageUpright', 'PILImageBWUpright', 'leaves_cache_dir',
-           'DecodedImageCache', 'image_cache_files', 'clear_image_cache', 'leaves_augmentations', 'leaves_datablock',
-           'CachedImagesDL', 'check_data_args', 'leaves_dls']
+           'load_resized', 'DecodedImageCache', 'image_cache_files', 'clear_image_cache', 'leaves_augmentations',
+           'leaves_datablock', 'CachedImagesDL', 'check_data_args', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
 class LeavesError(Exception):
@@ -196,7 +196,7 @@ def leaves_cache_dir() -> Path:
     if os.environ.get('LEAVES_NBDEV_CACHE'): return Path(os.environ['LEAVES_NBDEV_CACHE'])
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'leaves_nbdev'
 
-def _load_resized(fn, size, img_mode):
+def load_resized(fn, size, img_mode):
     "The image file `fn` upright, in `img_mode`, resized (squished) to `size` x `size`, as a uint8 array"
     return np.asarray(open_leaf_image(fn, img_mode).resize((size, size), Image.BILINEAR))
 
@@ -238,7 +238,7 @@ class DecodedImageCache:
         return [o for o in self.cache_dir.iterdir() if o.name.startswith(self.prefix) and o.name.endswith(suffix)]
 
     def _load(self, o):
-        try: return _load_resized(self.path/o, self.size, self.img_mode), None
+        try: return load_resized(self.path/o, self.size, self.img_mode), None
         except Exception as e: return None, f'{o} is unreadable ({type(e).__name__}: {e})'
 
     def _build(self, n_workers):
@@ -267,7 +267,7 @@ class DecodedImageCache:
         if name in self.index: return np.array(self.array[self.index[name]])
         fn = self.path/name  # an image the cache does not hold (a new photo): decoded as without a cache
         if not fn.exists(): raise LeavesDataError(f"{fn}: image not found (nor in the image cache {self.fname})")
-        return _load_resized(fn, self.size, self.img_mode)
+        return load_resized(fn, self.size, self.img_mode)
 
     def batch(self, rows, device=None):
         "Images `rows` (cache rows) as one uint8 `N x C x size x size` tensor on `device`: one gather, no per-image work"
