@@ -6,7 +6,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #cbf7b9a3
 from __future__ import annotations
-import contextlib, os, sys, time, warnings
+import contextlib, inspect, os, sys, time, warnings
 _STARTED = time.time()  # a --budget counts from here: the imports below are part of the run
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # fastai's import: noise above a tool's output
 from functools import wraps
@@ -15,11 +15,13 @@ import pandas as pd
 from fastai.torch_core import set_seed, rank_distrib
 from typing import Annotated
 from fastcore.script import call_parse, bool_arg, store_true, is_cli, CliError
+from fastcore.meta import delegates
 from .data import (leaves_dls, read_leaves_csv, check_images, check_data_args, LeavesError, LeavesDataError, LeavesArgumentError,
                                LeavesWarning, leaves_cache_dir, image_cache_files, clear_image_cache)
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
-from .train import fit_leaves, check_fit_args, read_leaves_model, single_process
+from .train import fit_leaves, check_fit_args, single_process
+from .models import read_leaves_model
 from .budget import fmt_duration
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
@@ -27,8 +29,8 @@ from .record import experiment_run, leaderboard, RecordNotWritten
 from .ensemble import fit_kfold, ensemble_files, check_ensemble_args, ENSEMBLE_METHODS
 
 # %% auto #0
-__all__ = ['cli_errors', 'leaves_train', 'leaves_lr_find', 'leaves_predict', 'leaves_demo', 'leaves_kfold', 'leaves_ensemble',
-           'leaves_runs', 'leaves_cache']
+__all__ = ['NOT_OPTIONS', 'OPTION_TYPES', 'FROM_CLI', 'cli_errors', 'options_of', 'leaves_train', 'leaves_lr_find',
+           'leaves_predict', 'leaves_demo', 'leaves_kfold', 'leaves_ensemble', 'leaves_runs', 'leaves_cache']
 
 # %% ../nbs/09_cli.ipynb #692ef8a9
 def _one_line(show):
@@ -67,6 +69,35 @@ def _numbers(s, name, kind=float):
     try: return [kind(o) for o in str(s).split(',')]
     except ValueError: raise LeavesArgumentError(f"--{name} {s!r}: expected comma-separated {'whole ' if kind is int else ''}numbers, e.g. 5,5,5") from None
 
+def _cli_type(p, types, ns):
+    "The argparse type of the parameter `p`: its annotation (evaluated in `ns`), else `types`', else its default's (`True`: `--no-x`)"
+    if isinstance(p.annotation, str): return p.replace(annotation=eval(p.annotation, ns))  # `from __future__ import annotations`
+    if p.annotation is not p.empty or p.default is p.empty: return p
+    if p.name in types: return p.replace(annotation=types[p.name])
+    d = p.default
+    if isinstance(d, bool): return p.replace(annotation=bool_arg if d else store_true)
+    if not isinstance(d, (int, float, str)): raise TypeError(f"{p.name}={d!r}: give its command-line type in `types`")
+    return p.replace(annotation=type(d))
+
+def options_of(to, but=(), types=None):
+    "Decorate a tool so that `to`'s keyword parameters (but `but`) are its options, with `to`'s docments: a parameter is written once"
+    def _f(f):
+        f = delegates(to, but=list(but))(f)
+        sig = inspect.signature(f)
+        f.__signature__ = sig.replace(parameters=[_cli_type(p, types or {}, f.__globals__) for p in sig.parameters.values()])
+        return f
+    return _f
+
+# `fit_leaves` parameters that are no command-line option: Python objects, or a notebook's display
+NOT_OPTIONS = ['splits', 'cbs', 'budget_start', 'record', 'bars', 'show', 'check', 'num_workers', 'channels_last', 'lr_find_iters']
+# the types of options whose default (None) does not say, and what the command line's spelling of some means to `fit_leaves`
+OPTION_TYPES = dict(lr=float, wd=float, weights=str, final_size=int, budget=str)
+FROM_CLI = dict(pretrained=lambda s: _pretrained(s), cache=lambda s: _cache(s), aug=lambda s: None if s in ('none', None) else s)
+
+def _fit_kwargs(kwargs) -> dict:
+    "A tool's `fit_leaves` options as `fit_leaves` takes them (`--pretrained false` is `pretrained=False`...)"
+    return {k: FROM_CLI[k](v) if k in FROM_CLI else v for k, v in kwargs.items()}
+
 def _check_test_set(path):
     "Check `path/test.csv` and its images (before training, so a bad test set is found in seconds); True if there is one"
     if not (Path(path)/'test.csv').exists(): return False
@@ -90,51 +121,18 @@ def _accuracy_line(r):
 # %% ../nbs/09_cli.ipynb #3080e491
 @call_parse
 @cli_errors
+@options_of(fit_leaves, but=NOT_OPTIONS, types=OPTION_TYPES)
 def leaves_train(
     path:str,                       # Kaggle-layout folder: train.csv, test.csv, sample_submission.csv, images/
-    arch:str='mobilenet_v2',        # resnet18, resnet34, resnet50, mobilenet_v2, efficientnet_lite0/1/2, or a timm model name
-    size:int=224,                   # image size in pixels (square); with --budget, the largest size the plan may use
-    bs:int=64,                      # batch size (per process when several train)
-    n_cycles:int=4,                 # number of SGDR cycles
-    cycle_len:int=1,                # epochs in the first cycle
-    cycle_mult:int=2,               # each cycle is this many times longer than the one before (1: equal restarts)
-    lr:float=None,                  # learning rate; omitted: chosen by lr_find
-    suggest:str='auto',             # lr_find suggestion: auto (minimum if pretrained, else valley), valley, slide, minimum, steep
-    opt:str='adam',                 # optimizer: adam (PyTorch's AdamW) or sgd (with momentum)
-    mom:float=0.9,                  # momentum (SGD) or beta1 (Adam)
-    wd:float=None,                  # weight decay; omitted: fastai's default (0.01 for adam, none for sgd)
-    wd_bn_bias:store_true=False,    # also decay batch-norm and bias parameters (fastai's default spares them)
-    label_smoothing:float=0.1,      # label smoothing epsilon (0 for plain cross-entropy)
-    mixup:float=0.,                 # mixup alpha (0: off)
-    cutmix:float=0.,                # cutmix alpha (0: off)
-    pretrained:str='auto',          # ImageNet weights: auto, true, false
-    weights:str=None,               # a local ImageNet weights file for arch
-    head:str='fastai',              # classifier head: fastai or seed
-    aug:str='fastai',               # augmentation: fastai, seed or none
-    normalize:bool_arg=True,        # normalise inputs with the pretrained model's statistics
-    img_mode:str='RGB',             # RGB, or L for grayscale
-    freeze_epochs:int=1,            # epochs training only the head of a pretrained model (0: train it whole from the start)
-    valid_pct:float=0.2,            # share of each species kept for validation (0: train on every row, keep the last epoch)
-    seed:int=42,                    # random seed for the split, initialisation and order
-    precision:str='auto',           # auto, fp32, fp16 or bf16
-    snapshots:store_true=False,     # also keep the model at the end of every cycle
-    cache:str='auto',               # decoded-image cache: auto (on a GPU or with --budget), true, false, or a cache folder
-    final_size:int=None,            # progressive resizing: after the SGDR cycles at --size, train --final-epochs more at this size
-    final_epochs:int=0,             # epochs (one cosine cycle) at --final-size
-    budget:str=None,                # time for the whole run, lr_find and TTA included ('6m', '90s', '1m30s'): measure, plan, fit it
     tta:bool_arg=True,              # predict with test-time augmentation
     tta_n:int=4,                    # augmented passes for TTA
     out:str='leaves_out',           # output folder
+    **kwargs,                       # `fit_leaves`' options
 ):
     "Train on a Kaggle-layout folder, then predict its test set and write a validated submission.csv"
-    kw = dict(arch=arch, size=size, bs=bs, n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult, lr=lr, suggest=suggest,
-              opt=opt, mom=mom, wd=wd, wd_bn_bias=wd_bn_bias, label_smoothing=label_smoothing, mixup=mixup, cutmix=cutmix,
-              pretrained=_pretrained(pretrained), weights=weights, head=head, aug=None if aug == 'none' else aug,
-              normalize=normalize, img_mode=img_mode, freeze_epochs=freeze_epochs, valid_pct=valid_pct,
-              seed=seed, precision=precision, snapshots=snapshots, cache=_cache(cache), final_size=final_size,
-              final_epochs=final_epochs, budget=budget, out=out)
+    kw = _fit_kwargs(dict(kwargs, out=out))
     start = _STARTED if is_cli() else time.time()  # a command's budget counts its imports; a Python call, from the call
-    check_fit_args(**kw)
+    a = check_fit_args(**kw)
     if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
     first = rank_distrib() == 0  # several processes (accelerate launch, torchrun): the first one predicts and writes
     has_test = _check_test_set(path) if first else False
@@ -145,7 +143,7 @@ def leaves_train(
     if r['plan']: tta, tta_n = tta and r['plan']['tta_n'] > 0, max(r['plan']['tta_n'], 1)  # the passes the plan paid for (none with --tta false)
     if has_test:
         with single_process():  # after training on several processes, the first predicts alone
-            sub = _predict_and_submit(learn, path, out, tta, tta_n, bs, dict(arch=arch, model=str(r['model'])), check=False)
+            sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False)
         print(f"submission: {sub}")
     print(f"model: {r['model']}")
     if r['plan']: print(f"budget {fmt_duration(r['plan']['budget'])}: the whole run took {fmt_duration(time.time() - start)} (planned {fmt_duration(r['plan']['predicted'])})")
@@ -266,23 +264,13 @@ def leaves_demo(
 # %% ../nbs/09_cli.ipynb #fe0eb44b
 @call_parse
 @cli_errors
+@options_of(fit_kfold, but=NOT_OPTIONS + ['valid_pct'], types=OPTION_TYPES)  # the folds are the split
 def leaves_kfold(
     path:str,                       # Kaggle-layout folder
-    n_folds:int=5,                  # number of stratified folds
-    arch:str='mobilenet_v2',        # architecture name
-    size:int=224,                   # image size in pixels
-    bs:int=64,                      # batch size
-    n_cycles:int=4,                 # SGDR cycles per fold
-    cycle_len:int=1,                # epochs in the first cycle
-    lr:float=None,                  # learning rate; omitted: lr_find on each fold
-    pretrained:str='auto',          # ImageNet weights: auto, true, false
-    seed:int=42,                    # seed for the folds and training
-    tta:bool_arg=True,              # test-time augmentation
-    out:str='leaves_kfold',         # output folder (fold_0/, fold_1/, ...)
+    **kwargs,                       # `fit_kfold`'s options, `fit_leaves`' among them
 ):
     "Train one model per stratified fold; report out-of-fold accuracy; write per-fold and fused submissions"
-    res = fit_kfold(path, n_folds=n_folds, seed=seed, out=out, tta=tta, arch=arch, size=size, bs=bs, n_cycles=n_cycles,
-                    cycle_len=cycle_len, lr=lr, pretrained=_pretrained(pretrained))
+    res = fit_kfold(path, **_fit_kwargs(kwargs))
     print(f"out-of-fold accuracy {res['oof_accuracy']:.4f} (each fold's last epoch: chosen on no validation row); "
           f"{res['oof_accuracy_selected']:.4f} with each fold's best epoch (selected on these same rows, optimistic)")
     print(f"folds, last epoch: {', '.join(f'{a:.4f}' for a in res['fold_accuracy'])}")

@@ -114,8 +114,18 @@ def _oof_frame(probs, df, val, vocab): return pd.DataFrame(np.asarray(probs), in
 def _accuracy(oof, df): return float((oof.reindex(df.image.values).idxmax(axis=1).values == df.label.values).mean())
 
 @delegates(fit_leaves, but=['splits', 'budget', 'budget_start'])
-def fit_kfold(path, n_folds=5, seed=42, out='leaves_kfold', tta=True, tta_n=4, method='mean', record=True, check=True,
-              **fit_kwargs) -> dict:
+def fit_kfold(
+    path,                # Kaggle-layout folder: train.csv (image,label), test.csv, images/
+    n_folds=5,           # stratified folds, one model each
+    seed=42,             # seed for the folds and each fold's training
+    out='leaves_kfold',  # folder for fold_0/, fold_1/... and the fused submission
+    tta=True,            # predict the test set with test-time augmentation
+    tta_n=4,             # augmented passes for TTA
+    method='mean',       # how the folds' test predictions are fused: 'mean' or 'vote'
+    record=True,         # the experiment record: True (`out/runs.db`), a database path, or False
+    check=True,          # decode every image (train and test) once, before the first fold
+    **fit_kwargs,        # `fit_leaves`' arguments, for every fold
+) -> dict:
     "Train one `fit_leaves` model per stratified fold; return out-of-fold accuracy and write per-fold and fused submissions"
     path, out = Path(path), Path(out)
     for k, why in (('splits', 'the folds are the splits'), ('budget', f'one budget would be given whole to each of the {n_folds} folds; '

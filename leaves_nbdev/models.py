@@ -8,13 +8,16 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/models.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 import gzip, hashlib, os, re, shutil, tempfile, warnings
+from PIL import Image
 from torchvision.models import get_model_weights
-from .data import LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning
+from .data import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, read_leaves_csv, leaves_datablock,
+                               DecodedImageCache, CachedImagesDL)
 
 # %% auto #0
 __all__ = ['TORCHVISION_ARCHS', 'N_FEATURES', 'EFFICIENTNET_LITE', 'EfficientNetLiteBody', 'seed_head',
            'PretrainedWeightsUnavailable', 'PretrainedWeightsWarning', 'load_weights_file', 'hub_weights_path',
-           'check_hub_file', 'imagenet_state', 'install_imagenet_weights', 'check_model_args', 'leaves_learner']
+           'check_hub_file', 'imagenet_state', 'install_imagenet_weights', 'check_model_args', 'leaves_learner',
+           'unwrap_model', 'save_leaves_model', 'read_leaves_model', 'load_leaves_learner']
 
 # %% ../nbs/02_models.ipynb #af87d1ca
 TORCHVISION_ARCHS = dict(resnet18=models.resnet18, resnet34=models.resnet34, resnet50=models.resnet50,
@@ -190,4 +193,67 @@ def leaves_learner(dls, arch:str='resnet18', pretrained='auto', weights=None, he
             warnings.warn(msg + f" Training {arch} from scratch.", PretrainedWeightsWarning)
             learn = vision_learner(dls, arch, pretrained=False, **kwargs)
     learn.leaves_arch = dict(arch=arch, head=head, pretrained=bool(learn.pretrained))
+    return learn
+
+# %% ../nbs/02_models.ipynb #e33b143a
+def unwrap_model(model):
+    "The model inside a `DistributedDataParallel` wrapper (what `accelerate launch` trains), or `model`"
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+def _normalize_stats(dls):
+    "Mean and std of the `Normalize` in the training loader's `after_batch` as lists, or None"
+    dl = dls.train
+    dl = getattr(dl, 'dl', dl)  # under Accelerate the loaders are wrapped in a `DistributedDL`
+    for t in dl.after_batch:
+        if isinstance(t, Normalize): return [t.mean.flatten().tolist(), t.std.flatten().tolist()]
+
+def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
+    "Write `learn`'s weights, vocabulary and recipe to the gzip file `fname`, atomically"
+    fname = Path(fname)
+    if 'size' not in getattr(learn, 'leaves_recipe', {}):
+        raise LeavesArgumentError("the learner has no `leaves_recipe` (its size, image mode, augmentation): build it with `folder_learner`, "
+                                  "or set `learn.leaves_recipe = dict(size=..., img_mode='RGB', aug='fastai')`")
+    fname.parent.mkdir(parents=True, exist_ok=True)
+    recipe = {**getattr(learn, 'leaves_recipe', {}), **getattr(learn, 'leaves_arch', {}), 'normalize': _normalize_stats(learn.dls)}
+    d = dict(format='leaves_nbdev/1', state={k: v.detach().cpu() for k, v in unwrap_model(learn.model).state_dict().items()},
+             vocab=[str(o) for o in learn.dls.vocab], recipe=recipe)
+    fd, tmp = tempfile.mkstemp(dir=fname.parent, suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=compresslevel) as f: torch.save(d, f)
+        os.replace(tmp, fname)
+    finally:
+        if os.path.exists(tmp): os.remove(tmp)
+    return fname
+
+def read_leaves_model(fname) -> dict:
+    "The dict saved by `save_leaves_model` (`state`, `vocab`, `recipe`), read without unpickling arbitrary objects"
+    fname = Path(fname)
+    if not fname.exists(): raise LeavesDataError(f"model file {fname} not found")
+    try:
+        with gzip.open(fname, 'rb') as f: d = torch.load(f, map_location='cpu', weights_only=True)
+    except Exception as e: raise LeavesDataError(f"{fname} is not a leaves_nbdev model file ({type(e).__name__}: {e})") from None
+    if not isinstance(d, dict) or d.get('format') != 'leaves_nbdev/1': raise LeavesDataError(f"{fname} is not a leaves_nbdev model file")
+    return d
+
+# %% ../nbs/02_models.ipynb #2c2b9d0f
+def load_leaves_learner(model, path=None, bs=64, num_workers=None, cache=False) -> Learner:
+    "A `Learner` for the model file `model`: from the file alone, or reading images of the Kaggle-layout folder `path` (from the image cache with `cache`)"
+    d = read_leaves_model(model)
+    r, vocab = d['recipe'], d['vocab']
+    size, img_mode = r['size'], r.get('img_mode', 'RGB')
+    norm = Normalize.from_stats(*r['normalize']) if r.get('normalize') else None
+    if path is None:
+        if cache: raise LeavesArgumentError(f"cache={cache!r}: the image cache holds a Kaggle-layout folder's test images; give its `path`")
+        first, get_x = [dict(image=Image.new(img_mode, (size, size)), label=vocab[0])], ColReader('image')  # items: images, not names
+    else:
+        test = read_leaves_csv(path, 'test.csv', cols=('image',))
+        first = test.iloc[:1].assign(label=vocab[0])
+        get_x = DecodedImageCache(path, test.image, size, img_mode, cache_dir=None if cache is True else cache) if cache else None
+    dblock = leaves_datablock(path or '.', size, r.get('aug', 'fastai'), lambda items: ([0], [0]), vocab, img_mode, norm, get_x)
+    if num_workers is None: num_workers = 0 if default_device().type == 'cpu' or cache else min(8, defaults.cpus)
+    dls = dblock.dataloaders(first, bs=bs, num_workers=num_workers, **(dict(dl_type=CachedImagesDL, image_cache=get_x) if cache else {}))
+    learn = leaves_learner(dls, r['arch'], pretrained=False, head=r.get('head', 'fastai'), normalize=False,
+                           n_in=1 if img_mode == 'L' else 3, loss_func=CrossEntropyLossFlat())
+    learn.model.load_state_dict(d['state'])
+    learn.leaves_arch, learn.leaves_recipe = {**learn.leaves_arch, 'pretrained': r.get('pretrained')}, r
     return learn

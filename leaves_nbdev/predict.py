@@ -13,38 +13,12 @@ from PIL import Image, ImageOps
 from .data import (LeavesDataError, LeavesArgumentError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache,
                                CachedImagesDL, PILImageUpright, PILImageBWUpright, open_leaf_image, _is_int,
                                _bars_wanted, ProgressLines, PROGRESS_MIN_ITEMS)
-from .models import leaves_learner
-from .train import read_leaves_model
+from .models import leaves_learner, read_leaves_model, load_leaves_learner  # the model file's home
 
 # %% auto #0
-__all__ = ['PHOTO_EXTS', 'load_leaves_learner', 'PredictionProgress', 'predict_leaves', 'save_probs', 'load_probs',
-           'validate_submission', 'write_submission', 'score_submission', 'find_photos', 'open_photo',
-           'UnreadablePhotoWarning', 'predict_photos']
-
-# %% ../nbs/06_predict.ipynb #2083a5d3
-def _image_cls(img_mode): return PILImageBWUpright if img_mode == 'L' else PILImageUpright
-
-def load_leaves_learner(model, path=None, bs=64, num_workers=None, cache=False) -> Learner:
-    "A `Learner` for the model file `model`: from the file alone, or reading images of the Kaggle-layout folder `path` (from the image cache with `cache`)"
-    d = read_leaves_model(model)
-    r, vocab = d['recipe'], d['vocab']
-    size, img_mode = r['size'], r.get('img_mode', 'RGB')
-    norm = Normalize.from_stats(*r['normalize']) if r.get('normalize') else None
-    if path is None:
-        if cache: raise LeavesArgumentError(f"cache={cache!r}: the image cache holds a Kaggle-layout folder's test images; give its `path`")
-        first, get_x = [dict(image=Image.new(img_mode, (size, size)), label=vocab[0])], ColReader('image')  # items: images, not names
-    else:
-        test = read_leaves_csv(path, 'test.csv', cols=('image',))
-        first = test.iloc[:1].assign(label=vocab[0])
-        get_x = DecodedImageCache(path, test.image, size, img_mode, cache_dir=None if cache is True else cache) if cache else None
-    dblock = leaves_datablock(path or '.', size, r.get('aug', 'fastai'), lambda items: ([0], [0]), vocab, img_mode, norm, get_x)
-    if num_workers is None: num_workers = 0 if default_device().type == 'cpu' or cache else min(8, defaults.cpus)
-    dls = dblock.dataloaders(first, bs=bs, num_workers=num_workers, **(dict(dl_type=CachedImagesDL, image_cache=get_x) if cache else {}))
-    learn = leaves_learner(dls, r['arch'], pretrained=False, head=r.get('head', 'fastai'), normalize=False,
-                           n_in=1 if img_mode == 'L' else 3, loss_func=CrossEntropyLossFlat())
-    learn.model.load_state_dict(d['state'])
-    learn.leaves_arch, learn.leaves_recipe = {**learn.leaves_arch, 'pretrained': r.get('pretrained')}, r
-    return learn
+__all__ = ['PHOTO_EXTS', 'PredictionProgress', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission',
+           'write_submission', 'score_submission', 'find_photos', 'open_photo', 'UnreadablePhotoWarning',
+           'predict_photos']
 
 # %% ../nbs/06_predict.ipynb #c3c9bcfa
 class PredictionProgress(Callback):
@@ -168,6 +142,8 @@ def open_photo(photo, mode='RGB') -> Image.Image:
     except Exception as e: raise LeavesDataError(f"{name}: cannot be read as an image ({type(e).__name__}: {e})") from None
 
 # %% ../nbs/06_predict.ipynb #36c4a838
+def _image_cls(img_mode): return PILImageBWUpright if img_mode == 'L' else PILImageUpright
+
 class UnreadablePhotoWarning(UserWarning):
     "Some photos given to `predict_photos` could not be read; the others were predicted"
 

@@ -12,50 +12,13 @@ import gzip, inspect, json, os, shutil, sys, time, tempfile, warnings, contextli
 from .data import (leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, LeavesDataError, LeavesArgumentError,
                                LeavesWarning, _bars_wanted, _is_int)
 from .budget import parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetGuard, fmt_duration
-from .models import leaves_learner, check_model_args
+from .models import leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .record import experiment_run
 
 # %% auto #0
-__all__ = ['save_leaves_model', 'read_leaves_model', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history',
-           'DecayGroupsOptimWrapper', 'torch_optimizer', 'CPUBFloat16', 'single_process', 'check_fit_args',
-           'folder_learner', 'fit_leaves']
-
-# %% ../nbs/05_train.ipynb #e02e7be5
-def _unwrap(model):
-    "The model inside a `DistributedDataParallel` wrapper (what `accelerate launch` trains), or `model`"
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-def _normalize_stats(dls):
-    "Mean and std of the `Normalize` in the training loader's `after_batch` as lists, or None"
-    dl = dls.train
-    dl = getattr(dl, 'dl', dl)  # under Accelerate the loaders are wrapped in a `DistributedDL`
-    for t in dl.after_batch:
-        if isinstance(t, Normalize): return [t.mean.flatten().tolist(), t.std.flatten().tolist()]
-
-def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
-    "Write `learn`'s weights, vocabulary and recipe to the gzip file `fname`, atomically"
-    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
-    recipe = {**getattr(learn, 'leaves_recipe', {}), **getattr(learn, 'leaves_arch', {}), 'normalize': _normalize_stats(learn.dls)}
-    d = dict(format='leaves_nbdev/1', state={k: v.detach().cpu() for k, v in _unwrap(learn.model).state_dict().items()},
-             vocab=[str(o) for o in learn.dls.vocab], recipe=recipe)
-    fd, tmp = tempfile.mkstemp(dir=fname.parent, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=compresslevel) as f: torch.save(d, f)
-        os.replace(tmp, fname)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return fname
-
-def read_leaves_model(fname) -> dict:
-    "The dict saved by `save_leaves_model` (`state`, `vocab`, `recipe`), read without unpickling arbitrary objects"
-    fname = Path(fname)
-    if not fname.exists(): raise LeavesDataError(f"model file {fname} not found")
-    try:
-        with gzip.open(fname, 'rb') as f: d = torch.load(f, map_location='cpu', weights_only=True)
-    except Exception as e: raise LeavesDataError(f"{fname} is not a leaves_nbdev model file ({type(e).__name__}: {e})") from None
-    if not isinstance(d, dict) or d.get('format') != 'leaves_nbdev/1': raise LeavesDataError(f"{fname} is not a leaves_nbdev model file")
-    return d
+__all__ = ['SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer', 'CPUBFloat16',
+           'single_process', 'check_fit_args', 'folder_learner', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -79,7 +42,7 @@ class SaveBestLeavesModel(TrackerCallback):
 
     def after_fit(self):
         distrib_barrier()  # under Accelerate, the first process has finished writing
-        if self.fname.exists(): _unwrap(self.learn.model).load_state_dict(read_leaves_model(self.fname)['state'])
+        if self.fname.exists(): unwrap_model(self.learn.model).load_state_dict(read_leaves_model(self.fname)['state'])
 
 # %% ../nbs/05_train.ipynb #c82e5d63
 class LeavesHistory(Callback):
@@ -256,9 +219,11 @@ def _fit_args(kwargs) -> AttrDict:
     ps = inspect.signature(fit_leaves).parameters
     return AttrDict({**{k: p.default for k, p in ps.items() if p.default is not inspect.Parameter.empty}, **kwargs})
 
-def check_fit_args(**kwargs):
-    "Raise `LeavesArgumentError` for any `fit_leaves` argument that cannot work (those not given at `fit_leaves`' defaults), before any image is read"
-    _check_fit_args(**_fit_args(kwargs))
+def check_fit_args(**kwargs) -> AttrDict:
+    "Raise `LeavesArgumentError` for any `fit_leaves` argument that cannot work, before any image is read; else all of them (those not given at `fit_leaves`' defaults)"
+    a = _fit_args(kwargs)
+    _check_fit_args(**a)
+    return a
 
 def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd, label_smoothing, mixup, cutmix, pretrained,
                     weights, head, aug, img_mode, freeze_epochs, valid_pct, splits, suggest, precision, channels_last, cache,
@@ -383,10 +348,10 @@ def fit_leaves(
     n_cycles=4,              # SGDR cycles
     cycle_len=1,             # epochs in the first SGDR cycle
     cycle_mult=2,            # each cycle is this many times as long as the one before (1: equal restarts)
-    lr=None,                 # learning rate; None: chosen by `lr_find`
+    lr=None,                 # learning rate; None (no --lr): chosen by `lr_find`
     opt='adam',              # 'adam' (PyTorch's AdamW) or 'sgd' (with momentum)
     mom=0.9,                 # momentum (SGD) or beta1 (Adam); the frozen epoch's one cycle swings 0.05 around it
-    wd=None,                 # weight decay; None: fastai's default
+    wd=None,                 # weight decay; None (no --wd): fastai's default
     wd_bn_bias=False,        # also decay norm and bias parameters (fastai spares them)
     label_smoothing=0.1,     # label smoothing epsilon (0: plain cross-entropy)
     mixup=0.,                # MixUp alpha (0: off)
@@ -394,7 +359,7 @@ def fit_leaves(
     pretrained='auto',       # ImageNet weights: True, False, or 'auto' (where they can be had, else from scratch, with a warning)
     weights=None,            # a local ImageNet weights file for `arch`
     head='fastai',           # classifier head: 'fastai', or the seed's ('seed')
-    aug='fastai',            # augmentation: 'fastai' (`aug_transforms`), 'seed', or None
+    aug='fastai',            # augmentation: 'fastai' (`aug_transforms`), 'seed', or None ('none')
     normalize=True,          # normalise inputs with the pretrained model's statistics
     img_mode='RGB',          # 'RGB', or 'L' for grayscale
     freeze_epochs=1,         # epochs training the new head alone (pretrained models; 0: the whole model from the start)
