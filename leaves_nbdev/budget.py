@@ -11,8 +11,8 @@ import contextlib, copy, math, os, re, time  # after fastai's star import, which
 from .data import LeavesArgumentError, read_leaves_csv, load_resized
 
 # %% auto #0
-__all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'measure_speeds', 'fmt_duration', 'plan_budget', 'best_plan',
-           'describe_plan', 'decode_per_s', 'plan_fit', 'BudgetGuard']
+__all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'measure_speeds', 'fmt_duration', 'plan_budget',
+           'best_plan', 'describe_plan', 'decode_per_s', 'plan_fit', 'BudgetController']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -46,19 +46,20 @@ def cpu_has_bf16() -> bool:
     if isa.upper() in _ONEDNN_NO_BF16: return False  # oneDNN told to stop below them
     return bool(cpu_flags() & {'amx_bf16', 'avx512_bf16', 'bf16'})
 
-def _autocast(device, precision):
+def precision_autocast(device, precision):
+    "The autocast `precision` trains under on `device` (none for fp32)"
     if precision == 'fp32': return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
 
 def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions=('fp32',), channels_last=True, n_batches=1,
-                   bs=32, stop_after=None) -> pd.DataFrame:
+                   bs=32, stop_after=None, n_warmup=2) -> pd.DataFrame:
     "Training and evaluation images/s of a copy of `learn.model` on random batches at each size and precision; stops growing the size once one training batch takes over `stop_after` seconds"
     model, dev = copy.deepcopy(learn.model), learn.dls.device
     bs, n_out = min(bs or learn.dls.bs, learn.dls.bs), learn.dls.c
     n_in = getattr(next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None), 'in_channels', 3)  # 1 for grayscale
     for p in model.parameters(): p.requires_grad_(True)  # the run trains it whole after the frozen epoch
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    rows = []
+    rows, warm = [], False
     for precision in precisions:
         model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         for size in sizes:
@@ -66,13 +67,17 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
             if channels_last: x = x.contiguous(memory_format=torch.channels_last)
             y = torch.randint(0, n_out, (bs,), device=dev)
             def train_step():
-                with _autocast(dev, precision): loss = F.cross_entropy(model(x).float(), y)
+                with precision_autocast(dev, precision): loss = F.cross_entropy(model(x).float(), y)
                 loss.backward(); opt.step(); opt.zero_grad()
             def eval_step():
-                with torch.no_grad(), _autocast(dev, precision): model(x)
+                with torch.no_grad(), precision_autocast(dev, precision): model(x)
             res = {}
             for kind, step in (('train', train_step), ('eval', eval_step)):
-                model.train(kind == 'train'); step()  # warm-up: allocations, kernel choice
+                # warm-up: the optimizer's state, allocations, kernel choice; the process's first steps (thread pools, oneDNN's
+                # caches) take longer still, and once made a 64 px epoch measure 40 s that ran in 11 s
+                model.train(kind == 'train')
+                for _ in range(n_warmup if warm else 3*n_warmup): step()
+                warm = True
                 if dev.type == 'cuda': torch.cuda.synchronize()
                 t = time.perf_counter()
                 for _ in range(n_batches): step()
@@ -139,7 +144,12 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                    final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., tta=tta(fs)[1], fixed=fixed)
     return dict(plan, budget=budget, lr_find_iters=lr_iters, n_cycles=1, cycle_mult=1, precision=precision,
                 seconds={k: round(v, 1) for k, v in seconds.items()}, predicted=round(sum(seconds.values()), 1),
-                epoch_seconds={int(s): round(epoch_s(s), 1) for s in sp.index}, final_cache_seconds=round(cache_s(fs), 1), rejected=why)
+                epoch_seconds={int(s): round(epoch_s(s), 1) for s in sp.index}, final_cache_seconds=round(cache_s(fs), 1), rejected=why,
+                # what a re-plan needs: each size's cache build and one prediction pass over the test set
+                cache_seconds={int(s): round(cache_s(s), 1) for s in sp.index},
+                pass_seconds={int(s): round(n_test*(1/evaluate[s] + decode), 2) for s in sp.index},
+                valid_seconds={int(s): round(n_valid*(1/evaluate[s] + decode), 2) for s in sp.index},
+                min_final_epochs=min_final_epochs, small_share=small_share, max_small_epochs=max_small_epochs, tta_share=tta_share)
 
 def best_plan(plans:list) -> dict:
     "The plan (one per precision) with the largest final size, then the most epochs there, then at the small size; ties go to the first"
@@ -173,7 +183,7 @@ def _decode_rates(dls, one_thread, cache) -> dict:
 
 # %% ../nbs/11_budget.ipynb #d493284e
 def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32',), freeze_epochs=1, cache=True, lr_find_iters=None,
-             channels_last=True, img_mode='RGB', speeds=None) -> dict:
+             channels_last=True, img_mode='RGB', speeds=None, clock=time.time) -> dict:
     "Measure `learn` at each size up to `max_size` and each of `precisions` (unless `speeds` are given), then plan what is left of `budget` for its folder `path`"
     dls, budget_s = learn.dls, parse_budget(budget)
     # a size whose epoch would take over 40% of the budget cannot get its epochs: larger ones are not measured
@@ -182,38 +192,114 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
     n_images = len(dls.df) + n_test
     decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode), cache)
-    plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=time.time() - budget_start,
+    plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=clock() - budget_start,
                          bs=bs, freeze_epochs=freeze_epochs, precision=p, lr_find_iters=lr_find_iters, **decode)
              for p in precisions]
     return dict(best_plan(plans), final_bs=min(bs, 32))  # ties go to fp32, listed first
 
 # %% ../nbs/11_budget.ipynb #bab46707
-class BudgetGuard(Callback):
-    "Stop training, keeping the best model so far, when the next epoch (as long as the last) would end past `deadline` (a `time.time()`)"
-    order = TrackerCallback.order + 2  # after `SaveBestLeavesModel` (one after the tracker) saved the epoch: a stop loses no best epoch
-    def __init__(self, deadline): self.deadline, self.stopped, self.cut = deadline, None, None
-    def before_epoch(self): self.t0 = time.time()
-    def after_epoch(self):
-        self.last = time.time() - self.t0
-        if time.time() + self.last > self.deadline and self.epoch < self.n_epoch - 1:
-            self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
-            print(f'budget: {self.stopped}', flush=True)
-            raise CancelFitException()
+class BudgetController(Callback):
+    "Hold a run to `plan`'s budget, started at `start` by `clock`: re-plan the phases still to come from real timings and the epochs actually run, and cut a phase whose next epoch would end too late"
+    order = TrackerCallback.order + 2  # after `SaveBestLeavesModel` (one after the tracker) saved the epoch: a cut loses no best epoch
+    def __init__(self, plan, start, clock=time.time, margin=0.02):
+        store_attr()  # `plan` is the schedule `fit_schedule` reads: re-plans change it in place
+        self.end = start + plan['budget']*(1 - margin) - plan['seconds']['fixed']  # prediction done by then
+        self.timed, self.ran, self.notes, self.stopped, self.cut = {}, [], [], None, None
+        self.ratio, self.drift, self.pass_s = 1., 1., dict(plan['pass_seconds'])
 
-    @classmethod
-    def for_plan(cls, plan, start):
-        "The guard of `plan`, whose budget started at `start` (a `time.time()`): training ends in time for TTA and the fixed costs"
-        return cls(start + plan['budget']*(1 - 0.02) - plan['seconds']['tta'] - plan['seconds']['fixed'])
+    def _say(self, msg): self.notes.append(msg); print(f'budget: {msg}', flush=True)
+    def _tta_s(self, size): return (self.plan['tta_n'] + 1)*self.pass_s[size]
+    def _epoch_s(self, size):
+        "An epoch at `size`: as timed on real batches (times how the epochs since ran), else as measured, scaled like the last size timed"
+        return self.timed[size]*self.drift if size in self.timed else self.plan['epoch_seconds'][size]*self.ratio
+    def _left(self, size):
+        "Seconds left for training if it ends at `size`: TTA there and, for a size not built yet, its cache"
+        return self.end - self.clock() - self._tta_s(size) - (0 if size in self.timed else self.plan['cache_seconds'][size])
 
-    def final_epochs(self, plan, n) -> int:
-        "The epochs of the final phase that still fit: `n` at the plan's epoch time, scaled by how late the small size's epochs ran"
-        late = max(1., getattr(self, 'last', 0.)/plan['epoch_seconds'][plan['size']])
-        return self.epochs_that_fit(n, late*plan['epoch_seconds'][plan['final_size']], plan['final_cache_seconds'])
 
-    def epochs_that_fit(self, n, epoch_s, setup_s=0.) -> int:
-        "How many of `n` epochs of `epoch_s` seconds each, after `setup_s` seconds, end before the deadline (0: `stopped` says so)"
-        fit = int(min(n, max(0., self.deadline - time.time() - setup_s)//epoch_s))
-        if fit == 0: self.stopped = f'skipped the last phase: its first epoch ({epoch_s:.0f} s) would end past the budget'
-        if 0 < fit < n: self.cut = f'running late: {fit} of the {n} epochs planned for the last phase'
-        if fit < n: print(f'budget: {self.stopped or self.cut}', flush=True)
-        return fit
+# %% ../nbs/11_budget.ipynb #b4c12b1b
+@patch
+def before_epoch(self:BudgetController): self.t0 = self.clock()
+@patch
+def before_validate(self:BudgetController): self.tv = self.clock()
+@patch
+def after_validate(self:BudgetController):
+    "Prediction passes cost what validation really took, scaled from the validation set to the test set"
+    size, p = self.learn.leaves_recipe['size'], self.plan
+    if p['valid_seconds'].get(size): self.pass_s = {s: v*(self.clock() - self.tv)/p['valid_seconds'][size] for s, v in p['pass_seconds'].items()}
+
+@patch
+def after_epoch(self:BudgetController):
+    "The guard: stop the phase, its epoch's model saved, when the next epoch (as long as this one) would leave no time for TTA"
+    size, dt = self.learn.leaves_recipe['size'], self.clock() - self.t0
+    self.ran.append(dict(phase=self.learn.leaves_phase, size=size, seconds=round(dt, 2)))
+    if self.clock() + dt > self.end - self._tta_s(size) and self.epoch < self.n_epoch - 1:
+        self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
+        self._say(self.stopped)
+        raise CancelFitException()
+
+
+# %% ../nbs/11_budget.ipynb #b226eacb
+@patch
+def _set(self:BudgetController, why, **kw):
+    "Change the schedule still to come, saying what changed"
+    p = self.plan
+    changed = {k: (p.get(k), v) for k, v in kw.items() if p.get(k) != v}
+    if changed: self._say(f'{why}: ' + ', '.join(f'{k} {a} -> {b}' for k, (a, b) in changed.items()))
+    p.update(kw)
+
+@patch
+def _split(self:BudgetController, size):
+    "The small size's epochs and the final `size`'s that fit, as the planner splits them (the time after the last whole final epoch goes to small ones)"
+    p, small = self.plan, self.plan['size']
+    e_small, e_size, left = self._epoch_s(small), self._epoch_s(size), self._left(size)
+    n_small = int(np.clip(p['small_share']*left//e_small, 1, p['max_small_epochs']))
+    n_final = int((left - n_small*e_small)//e_size)
+    return n_small + int(max(0., left - n_small*e_small - max(n_final, 0)*e_size)//e_small), n_final
+
+@patch
+def plan_small(self:BudgetController, learn):
+    "Before the small size's cycle: time real batches of the whole model there and at the largest final size that seems to fit, then set both phases' epochs"
+    p, small = self.plan, self.plan['size']
+    self.timed[small] = learn.epoch_seconds(small)
+    self.ratio = self.timed[small]/p['epoch_seconds'][small]
+    for size in sorted((s for s in p['epoch_seconds'] if s > small), reverse=True):
+        if self._split(size)[1] < p['min_final_epochs']: continue
+        if size not in self.timed:  # commit to a size only once its real batches are timed (this builds its cache, too)
+            self.timed[size] = learn.epoch_seconds(size, bs=p.get('final_bs'))
+            self.ratio = self.timed[size]/p['epoch_seconds'][size]  # untimed sizes: scaled like the nearest timed one
+        n_small, n_final = self._split(size)
+        if n_final >= p['min_final_epochs']:
+            return self._set('timed real batches', cycle_len=n_small, final_size=size, final_epochs=n_final)
+    self._set('timed real batches; no final size fits', cycle_len=max(1, int(self._left(small)//self._epoch_s(small))),
+              final_size=None, final_epochs=0)
+
+@patch
+def plan_final(self:BudgetController, learn):
+    "After the small size's cycle: the final size gets the whole epochs that fit at the pace the run keeps (at least `min_final_epochs`); else a smaller size, else a warm restart at the small size"
+    p, small = self.plan, self.plan['size']
+    if self.stopped: return
+    ran = [r['seconds'] for r in self.ran if r['size'] == small and r['phase'] != 'frozen']
+    if ran: self.drift = ran[-1]/self.timed[small]  # the pace now: a machine that slowed down (or sped up) since the timing
+    for size in sorted((s for s in p['epoch_seconds'] if small < s <= (p['final_size'] or 0)), reverse=True):
+        n_final = int(self._left(size)//self._epoch_s(size))
+        if n_final >= p['min_final_epochs']: return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final)
+    restart = int(self._left(small)//self._epoch_s(small))
+    self._set('at the pace the run keeps, no final size fits', final_size=None, final_epochs=0, restart_epochs=max(restart, 0))
+
+@patch
+def plan_tta(self:BudgetController, size):
+    "After training at `size`: the TTA passes (4, 2 or none) that end before the budget, at the speed validation ran"
+    left = self.end - self.clock()
+    self._set('time left for prediction', tta_n=next((n for n in (4, 2) if (n + 1)*self.pass_s[size] <= left), 0))
+
+@patch
+def report(self:BudgetController) -> str:
+    "Epoch seconds at each size: measured (the plan's), timed on real batches, and as the epochs ran"
+    parts = []
+    for size in sorted({r['size'] for r in self.ran}):
+        ran = [r['seconds'] for r in self.ran if r['size'] == size and r['phase'] != 'frozen'] or [r['seconds'] for r in self.ran if r['size'] == size]
+        timed = f", timed {self.timed[size]:.0f}s" if size in self.timed else ''
+        parts.append(f"{size} px measured {self.plan['epoch_seconds'][size]:.0f}s{timed}, ran {np.median(ran):.0f}s x{len(ran)}")
+    return 'epoch seconds: ' + '; '.join(parts)
+

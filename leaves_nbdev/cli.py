@@ -91,7 +91,7 @@ def options_of(to, but=(), types=None):
 # `fit_leaves` parameters that are no command-line option: Python objects, or a notebook's display
 NOT_OPTIONS = ['splits', 'cbs', 'budget_start', 'record', 'bars', 'show', 'check', 'num_workers', 'channels_last', 'lr_find_iters']
 # the types of options whose default (None) does not say, and what the command line's spelling of some means to `fit_leaves`
-OPTION_TYPES = dict(lr=float, wd=float, weights=str, final_size=int, budget=str)
+OPTION_TYPES = dict(lr=float, wd=float, weights=str, final_size=int, budget=str, plan=str)
 FROM_CLI = dict(pretrained=lambda s: _pretrained(s), cache=lambda s: _cache(s), aug=lambda s: None if s in ('none', None) else s)
 
 def _fit_kwargs(kwargs) -> dict:
@@ -146,7 +146,10 @@ def leaves_train(
             sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False)
         print(f"submission: {sub}")
     print(f"model: {r['model']}")
-    if r['plan']: print(f"budget {fmt_duration(r['plan']['budget'])}: the whole run took {fmt_duration(time.time() - start)} (planned {fmt_duration(r['plan']['predicted'])})")
+    if r['plan']:
+        took = time.time() - start
+        print(f"budget {fmt_duration(r['plan']['budget'])}: the whole run took {fmt_duration(took)}, {took/r['plan']['budget']:.0%} of it "
+              f"(first planned {fmt_duration(r['plan']['predicted'])})")
     return learn
 
 # %% ../nbs/09_cli.ipynb #e86349b9

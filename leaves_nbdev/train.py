@@ -8,17 +8,18 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/train.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
-import gzip, inspect, json, os, shutil, sys, time, tempfile, warnings, contextlib
+import copy, gzip, inspect, json, os, shutil, sys, time, tempfile, warnings, contextlib
 from .data import (leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, LeavesDataError, LeavesArgumentError,
                                LeavesWarning, _bars_wanted, _is_int)
-from .budget import parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetGuard, fmt_duration
+from .budget import parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, fmt_duration, precision_autocast
 from .models import leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .record import experiment_run
 
 # %% auto #0
-__all__ = ['SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer', 'CPUBFloat16',
-           'single_process', 'check_fit_args', 'folder_learner', 'fit_leaves']
+__all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
+           'CPUBFloat16', 'single_process', 'check_fit_args', 'folder_learner', 'read_schedule', 'fit_schedule',
+           'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -48,11 +49,11 @@ class SaveBestLeavesModel(TrackerCallback):
 class LeavesHistory(Callback):
     "Write the per-epoch metrics of every phase to `fname` as CSV, and print one line per epoch when `lines`"
     order, _only_train_loop = Recorder.order + 1, True
-    def __init__(self, fname, lines=False): self.fname, self.lines, self.rows, self.phase = Path(fname), lines, [], 'train'
+    def __init__(self, fname, lines=False): self.fname, self.lines, self.rows = Path(fname), lines, []
     def before_fit(self): self.run = not hasattr(self.learn, 'lr_finder') and not hasattr(self, 'gather_preds')
     def after_epoch(self):
         names = self.recorder.metric_names[1:-1]
-        row = dict(phase=self.phase, epoch=len(self.rows), **{n: float(v) for n, v in zip(names, self.recorder.log[1:-1]) if v is not None},
+        row = dict(phase=getattr(self.learn, 'leaves_phase', 'train'), epoch=len(self.rows), **{n: float(v) for n, v in zip(names, self.recorder.log[1:-1]) if v is not None},
                    lr=float(self.opt.hypers[-1]['lr']), seconds=round(time.time() - self.recorder.start_epoch, 2))
         self.rows.append(row)
         if rank_distrib() != 0: return  # under Accelerate, one process writes and prints
@@ -157,6 +158,7 @@ def _precision(precision, device=None, warn=True):
 
 def _set_precision(learn, precision):
     "Mixed precision as `precision` says: fastai's callbacks on a GPU, `CPUBFloat16` for bf16 on a CPU"
+    learn.leaves_precision = precision  # what `Learner.epoch_seconds` times
     if precision == 'fp16': learn.to_fp16()
     elif precision == 'bf16': learn.to_bf16() if torch.cuda.is_available() else learn.add_cb(CPUBFloat16())
 
@@ -227,7 +229,7 @@ def check_fit_args(**kwargs) -> AttrDict:
 
 def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd, label_smoothing, mixup, cutmix, pretrained,
                     weights, head, aug, img_mode, freeze_epochs, valid_pct, splits, suggest, precision, channels_last, cache,
-                    lr_find_iters, final_size, final_epochs, budget, **kwargs):
+                    lr_find_iters, final_size, final_epochs, budget, plan, **kwargs):
     def need(ok, name, value, what):
         if not ok: raise LeavesArgumentError(f"{name}={value!r}: {what}")
     check_data_args(size, bs, valid_pct, aug, img_mode)
@@ -261,6 +263,10 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
         need(num_distrib() <= 1, 'budget', budget, f'plans the run of one process; with {num_distrib()} processes give the schedule (n_cycles, final_size...)')
     if splits is not None:
         need(len(splits) == 2 and len(splits[0]) > 0, 'splits', '...', 'expected (train_idx, valid_idx) with at least one training row')
+    if plan is not None:
+        need(budget is None, 'plan', '...', 'a plan replays the schedule a run trained; give the plan or a budget, not both')
+        need(lr is None and final_size is None, 'plan', '...', 'the plan sets the learning rate and the sizes; give the plan alone')
+        read_schedule(plan)
 
 # %% ../nbs/05_train.ipynb #89fbbd6f
 def _cache_fits(path, size, img_mode) -> bool:
@@ -313,31 +319,149 @@ def fit_frozen(self:Learner, epochs, lr, mom=0.9, cbs=None):
 
 # %% ../nbs/05_train.ipynb #44950b47
 @patch
-def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None):
-    "Progressive resizing: new loaders at `size` with the same rows, vocabulary and normalisation, then one cosine cycle of `epochs`"
+def dls_at(self:Learner, size, bs=None) -> DataLoaders:
+    "Loaders of the learner's folder at `size`: the same rows, vocabulary and normalisation (`vision_learner` gave its `Normalize` to the first loaders alone)"
     f, dls = self.leaves_folder, self.dls
-    norm = [t for t in dls.train.after_batch if isinstance(t, Normalize)]  # `vision_learner` gave it to the first loaders alone
-    self.dls = leaves_dls(f['path'], size=size, bs=bs or dls.bs, seed=f['seed'], aug=f['aug'], img_mode=f['img_mode'], splits=dls.split,
-                          vocab=dls.vocab, check=False, cache=f['cache'], num_workers=f['num_workers'], extra_batch_tfms=norm)
-    self.leaves_recipe['size'] = size  # prediction resizes to the size the kept weights were trained at
+    norm = [t for t in dls.train.after_batch if isinstance(t, Normalize)]
+    return leaves_dls(f['path'], size=size, bs=bs or dls.bs, seed=f['seed'], aug=f['aug'], img_mode=f['img_mode'], splits=dls.split,
+                      vocab=dls.vocab, check=False, cache=f['cache'], num_workers=f['num_workers'], extra_batch_tfms=norm)
+
+@patch
+def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None):
+    "Progressive resizing: train one more cosine cycle of `epochs` at `size`; the loaders and recipe go back if no epoch there beats the kept model"
+    saver, before = first(cb for cb in L(cbs) if isinstance(cb, SaveBestLeavesModel)), (self.dls, self.leaves_recipe['size'])
+    n_before = saver.n_epochs if saver else 0
+    self.dls, self.leaves_recipe['size'] = self.dls_at(size, bs), size  # prediction resizes to the size the kept weights trained at
     self.fit_sgdr_any_mult(1, epochs, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom)
+    # the saver keeps its best across phases: a final size that never beats the small size's best keeps that model
+    if saver and saver.best_epoch is not None and saver.best_epoch < n_before: self.dls, self.leaves_recipe['size'] = before
+
+@patch
+def epoch_seconds(self:Learner, size, bs=None, n_batches=3) -> float:
+    "Seconds an epoch at `size` takes: `n_batches` real training batches (loaders, augmentation, the whole model's backward, the optimizer) and validation batches, timed on a copy of the model after one of each"
+    dls = self.dls if size == self.leaves_recipe['size'] and bs in (None, self.dls.bs) else self.dls_at(size, bs)
+    model = copy.deepcopy(unwrap_model(self.model)).to(dls.device)
+    if any(isinstance(cb, ChannelsLast) for cb in self.cbs): model = model.to(memory_format=torch.channels_last)
+    for p in model.parameters(): p.requires_grad_(True)
+    opt, cast = torch.optim.AdamW(model.parameters(), lr=1e-6), lambda: precision_autocast(dls.device, getattr(self, 'leaves_precision', 'fp32'))
+    def train(xb, yb):
+        with cast(): loss = self.loss_func(model(xb).float(), yb)
+        loss.backward(); opt.step(); opt.zero_grad()
+    def valid(xb, yb):
+        with torch.no_grad(), cast(): model(xb)
+    per_batch = []
+    for dl, step, train_mode in ((dls.train, train, True), (dls.valid, valid, False)):
+        model.train(train_mode); times, t = [], time.perf_counter()
+        for i, (xb, yb) in zip(range(n_batches + 1), dl):  # the loader's own time counts: it is part of every epoch
+            step(xb, yb)
+            if i: times.append(time.perf_counter() - t)  # the first batch warms up
+            t = time.perf_counter()
+        per_batch.append(np.median(times) if times else 0.)
+    return float(per_batch[0]*len(dls.train) + per_batch[1]*len(dls.valid)) + .3  # + saving the model and the history
+
+
+# %% ../nbs/05_train.ipynb #dcb9670e
+SCHEDULE_KEYS = ('size', 'bs', 'lr', 'lr_find_iters', 'precision', 'channels_last', 'freeze_epochs', 'n_cycles', 'cycle_len', 'cycle_mult',
+                 'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n')
+
+def read_schedule(plan) -> dict:
+    "The schedule (`SCHEDULE_KEYS`) of `plan`: a dict, or the `plan.json` a run wrote"
+    name, d = 'plan', plan
+    if not isinstance(plan, dict):
+        name = str(plan)
+        if not Path(plan).is_file(): raise LeavesDataError(f"plan file {name} not found")
+        try: d = json.loads(Path(plan).read_text())
+        except (ValueError, UnicodeDecodeError) as e: raise LeavesDataError(f"{name}: not a JSON plan ({e})") from None
+    missing = [k for k in SCHEDULE_KEYS if k not in d] if isinstance(d, dict) else list(SCHEDULE_KEYS)
+    if missing: raise LeavesDataError(f"{name}: not a plan leaves_nbdev wrote (no {', '.join(missing)})")
+    return {k: d[k] for k in SCHEDULE_KEYS}
+
+def _start(a) -> dict:
+    "The size and batch size training starts at: a plan file's own, or 64 px at most under a budget (`size` is the largest it may use)"
+    if a.plan is not None: return {k: read_schedule(a.plan)[k] for k in ('size', 'bs')}
+    return dict(size=a.size if a.budget is None else min(a.size, 64), bs=a.bs)
+
+def _schedule(learn, a, start, first) -> dict:
+    "What `fit_leaves` trains, as a dict of `SCHEDULE_KEYS`: its arguments' schedule, a plan file's, or the plan made for its budget (printed)"
+    if a.plan is not None: return read_schedule(a.plan)
+    frozen, cl = learn.leaves_arch['pretrained'] and a.freeze_epochs > 0, a.channels_last
+    if a.budget is None:
+        precision = _precision(a.precision)
+        return dict(size=a.size, bs=a.bs, lr=a.lr, lr_find_iters=a.lr_find_iters, precision=precision, freeze_epochs=a.freeze_epochs if frozen else 0,
+                    channels_last=cl is True or (cl == 'auto' and precision != 'fp32'), n_cycles=a.n_cycles, cycle_len=a.cycle_len,
+                    cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, tta_n=None)
+    plan = plan_fit(learn, a.path, a.budget, start, a.size, a.bs, _budget_precisions(a.precision), a.freeze_epochs if frozen else 0,
+                    learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode)
+    if first: print(describe_plan(plan), flush=True)
+    # channels-last under a budget: measured 1.3-1.4x faster in fp32 on a CPU too
+    return dict(plan, bs=a.bs, lr=None, channels_last=cl in (True, 'auto'), restart_epochs=0)
+
+def _keepers(learn, s, out, snapshots, bars):
+    "Set `learn` up for the schedule `s` (precision, channels-last, unfrozen when nothing trains frozen) and make its savers: the best model and the history"
+    _set_precision(learn, _precision(s['precision'], warn=False))
+    if s['channels_last']: learn.add_cb(ChannelsLast())
+    # fastai builds a pretrained learner frozen; without a frozen phase the whole model trains from the first epoch, so it
+    # is unfrozen now, before lr_find sweeps it
+    if not s['freeze_epochs']: learn.unfreeze()
+    if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
+    ends = [e + s['freeze_epochs'] for e in _sgdr_cycle_ends(s['n_cycles'], s['cycle_len'], s['cycle_mult'])] if snapshots else ()
+    has_valid = len(learn.dls.split[1]) > 0
+    if not has_valid and rank_distrib() == 0:
+        print(f"no validation split (valid_pct=0): training on all {len(learn.dls.split[0])} rows and keeping the last epoch's model", flush=True)
+    return (SaveBestLeavesModel(out/'model.pt.gz', monitor='accuracy' if has_valid else None, snapshot_epochs=ends),
+            LeavesHistory(out/'history.csv', lines=not _bars_wanted(bars)))
+
+def _lr_find(learn, suggest, out, n_iter, show, first):
+    "The learning rate `lr_find` chooses (`suggest`), its plot saved; with several processes, the first sweeps alone (the others get its rate from `_from_first_process`)"
+    if not first: return None
+    if suggest == 'auto': suggest = auto_suggestion(learn)
+    # before the process group exists: a sweep stops early on its own loss, which would leave the others waiting in an exchange
+    with single_process(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=n_iter or 100, show=show)
+    print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
+    return lr
+
+
+# %% ../nbs/05_train.ipynb #31636e14
+def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller=None):
+    "Train `learn` from `lr` through `schedule`: the frozen epochs, the SGDR cycles, a warm restart, the final size; a budget's `controller` re-plans the phases still to come"
+    s, running = schedule, lambda: not (controller and controller.stopped)
+    def phase(name): learn.leaves_phase = name; learn.leaves_trainable[name] = _trainable(learn)
+    learn.leaves_trainable, lr_max = {}, lr
+    if s['freeze_epochs']:
+        phase('frozen'); lr_max = learn.fit_frozen(s['freeze_epochs'], lr, mom=mom, cbs=cbs)
+    if controller: controller.plan_small(learn)  # the whole model trains from here: its real speed sets the rest
+    phase('sgdr' if s['freeze_epochs'] else 'train')
+    if running(): learn.fit_sgdr_any_mult(s['n_cycles'], s['cycle_len'], lr_max=lr_max, cycle_mult=s['cycle_mult'], cbs=cbs, mom=mom)
+    if controller: controller.plan_final(learn)
+    if s.get('restart_epochs') and running():  # time for no final size: one more cycle, a warm restart, at this size
+        phase('restart'); learn.fit_sgdr_any_mult(1, s['restart_epochs'], lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom)
+    if s['final_size'] and s['final_epochs'] and running():
+        phase(f"final {s['final_size']}px"); learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, cbs=cbs)
+    if controller: controller.plan_tta(learn.leaves_recipe['size'])
+    return learn
+
 
 # %% ../nbs/05_train.ipynb #4f76efac
-def _results(learn, run, history, saver, guard, first, show, out, **kwargs) -> dict:
-    "Write the history (its kept epoch marked) and the curves, fill the record's row, and return `leaves_result`"
+def _results(learn, run, history, saver, controller, s, first, show, out, **kwargs) -> dict:
+    "Write the history (its kept epoch marked), the curves and the plan that ran; fill the record's row, and return `leaves_result`"
     has_valid, h = saver.monitor == 'accuracy', pd.DataFrame(history.rows)
     last, best = (float(h.accuracy.iloc[-1]), float(saver.best)) if has_valid else (None, None)
     files = [out/'model.pt.gz', out/'history.csv'] + saver.snapshots
+    if controller: s.update(ran=controller.ran, notes=controller.notes, epoch_seconds_report=controller.report())
     if first:
         history.write(kept_epoch=saver.best_epoch)
         plot_history(out/'history.csv', out/'training_curves.png', show=show)
-        files.append(out/'training_curves.png')
-        if (out/'lr_find.png').exists(): files.append(out/'lr_find.png')
+        (out/'plan.json').write_text(json.dumps(s, indent=1, default=str))  # `fit_leaves(plan=...)`, `--plan`: the same schedule again
+        files += [out/'training_curves.png', out/'plan.json'] + [out/'lr_find.png']*(out/'lr_find.png').exists()
+        if controller:
+            print(f"budget {fmt_duration(s['budget'])}: training done after {fmt_duration(controller.clock() - controller.start)}; "
+                  f"{controller.report()}", flush=True)
     run.valid_accuracy, run.last_valid_accuracy, run.files = best, last, files
     return dict(valid_accuracy=best, last_valid_accuracy=last, best_epoch=saver.best_epoch, last_epoch=len(h) - 1,
                 kept='best' if has_valid else 'last', model=out/'model.pt.gz', snapshots=saver.snapshots, files=files,
-                splits=learn.dls.split, size=learn.leaves_recipe['size'], budget_stopped=(guard.stopped or guard.cut) if guard else None,
-                **kwargs)
+                splits=learn.dls.split, size=learn.leaves_recipe['size'], budget_stopped=(controller.stopped or controller.cut) if controller else None,
+                plan=s if controller else None, schedule={k: s[k] for k in SCHEDULE_KEYS}, **kwargs)
+
 
 # %% ../nbs/05_train.ipynb #073efcb1
 def fit_leaves(
@@ -381,73 +505,30 @@ def fit_leaves(
     final_size=None,         # progressive resizing: after the SGDR cycles, train `final_epochs` more at this size
     final_epochs=0,          # epochs (one cosine cycle) at `final_size`
     budget=None,             # time for the whole run ('6m', '90s', seconds): measure this machine, plan, fit it
+    plan=None,               # a run's plan.json (or its dict): train exactly the schedule that run trained, without a budget
     budget_start=None,       # when the budget's clock started (a `time.time()`); None: now
     cbs=None,                # more fastai callbacks, for every phase
 ) -> Learner:
-    "Train a leaf classifier on the Kaggle-layout folder `path`; write the model, history, curves and lr_find plot to `out`"
+    "Train a leaf classifier on the Kaggle-layout folder `path`; write the model, history, curves, lr_find plot and plan to `out`"
     params = {k: v for k, v in locals().items() if k not in ('cbs', 'budget_start')}
     _set_process_device()  # first: checking the precision asks the GPU, which must be this process's own
-    check_fit_args(**params)
-    out, t0, first = Path(out), time.time(), rank_distrib() == 0  # under Accelerate, the first process writes files and records
-    budget_start = budget_start or t0  # the budget's clock: from here, or from the command that called (leaves-train)
+    a = check_fit_args(**params)
+    out, first, start = Path(out), rank_distrib() == 0, budget_start or time.time()  # under Accelerate, the first process writes
     out.mkdir(parents=True, exist_ok=True)
-    precision_asked, precision = precision, _precision(precision)
-    # the cache on by default: at the competition's size on two CPU cores it makes an epoch 1.2x and TTA 1.7x faster
-    # for a build that costs a sixth of an epoch (bench/scale.py), and on a GPU it feeds the model from device memory
-    if cache == 'auto': cache = _cache_fits(path, max(size, final_size or 0), img_mode)
     set_seed(seed, reproducible=True)
     db = (out/'runs.db' if record is True else Path(record)) if record and first else None
     with experiment_run(db, 'train', params) as run:
-        # a budget's plan starts small: `size` is the largest it may use
-        learn, plan, final_bs = folder_learner(**{**params, 'size': size if budget is None else min(size, 64), 'cache': cache}), None, bs
-        has_valid = len(learn.dls.split[1]) > 0
-        if not has_valid and first: print(f"no validation split (valid_pct=0): training on all {len(learn.dls.split[0])} rows and keeping the last epoch's model", flush=True)
-        if budget is not None:
-            plan = plan_fit(learn, path, budget, budget_start, size, bs, _budget_precisions(precision_asked),
-                            freeze_epochs if learn.leaves_arch['pretrained'] else 0, cache, lr_find_iters, channels_last in (True, 'auto'), img_mode)
-            if first: print(describe_plan(plan), flush=True)
-            # the plan's speeds were measured at its batch size, which is also the fastest per image at large sizes on a CPU
-            lr_find_iters, n_cycles, cycle_len, cycle_mult, final_size, final_epochs, precision, final_bs = (plan[k] for k in
-                ('lr_find_iters', 'n_cycles', 'cycle_len', 'cycle_mult', 'final_size', 'final_epochs', 'precision', 'final_bs'))
-        _set_precision(learn, precision)
-        # channels-last: with mixed precision, and under a budget (measured 1.3-1.4x faster in fp32 on a CPU too)
-        if channels_last is True or (channels_last == 'auto' and (precision != 'fp32' or budget is not None)): learn.add_cb(ChannelsLast())
-        frozen = learn.leaves_arch['pretrained'] and freeze_epochs > 0
-        saver = SaveBestLeavesModel(out/'model.pt.gz', monitor='accuracy' if has_valid else None, snapshot_epochs=
-                                    [e + freeze_epochs*frozen for e in _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult)] if snapshots else ())
-        history, guard = LeavesHistory(out/'history.csv', lines=not _bars_wanted(bars)), BudgetGuard.for_plan(plan, budget_start) if plan else None
-        fit_cbs, trainable = [saver, history] + L(cbs) + L(guard), {}
-        if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
-        # fastai builds a pretrained learner frozen; without a frozen phase the whole model trains from the first epoch,
-        # so it is unfrozen now, before lr_find sweeps it
-        if not frozen: learn.unfreeze()
+        learn = folder_learner(**{**a, **_start(a), 'cache': _cache_fits(path, size, img_mode) if cache == 'auto' else cache})
+        s = _schedule(learn, a, start, first)  # the arguments', a plan file's, or planned for the budget
+        controller = BudgetController(s, start) if budget is not None else None
+        saver, history = _keepers(learn, s, out, snapshots, bars)
+        t_lr = time.time()
         with learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext():
-            t_lr = time.time()
-            if lr is None:
-                if suggest == 'auto': suggest = auto_suggestion(learn)
-                # several processes: the first sweeps alone, before the process group exists (a sweep stops early on its
-                # own loss, which would leave the others waiting in a gradient exchange); the others take its rate below
-                if first:
-                    with single_process(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=lr_find_iters or 100, show=show)
-                    print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
+            lr = s['lr'] = s['lr'] or _lr_find(learn, suggest, out, s['lr_find_iters'], show, first)
             t_lr = time.time() - t_lr
             with _distributed(learn):
-                lr_max = lr = _from_first_process(lr)
-                if frozen:
-                    history.phase, trainable['frozen'] = 'frozen', _trainable(learn)
-                    lr_max, history.phase = learn.fit_frozen(freeze_epochs, lr, mom=mom, cbs=fit_cbs), 'sgdr'
-                trainable['sgdr'] = _trainable(learn)
-                running = lambda: not (guard and guard.stopped)  # the budget's guard stops every phase after it
-                if running(): learn.fit_sgdr_any_mult(n_cycles, cycle_len, lr_max=lr_max, cycle_mult=cycle_mult, cbs=fit_cbs, mom=mom)
-                # behind plan (the input pipeline, a busy machine): the final phase gets the epochs that still fit, or none
-                if final_size and final_epochs and running() and guard: final_epochs = guard.final_epochs(plan, final_epochs)
-                if final_size and final_epochs and running():
-                    # the kept model is the best epoch at the final size, the one its recipe (and so prediction) uses
-                    history.phase, saver.best = f'final {final_size}px', None
-                    learn.grow_to(final_size, final_epochs, lr_max, bs=final_bs, mom=mom, cbs=fit_cbs)
-        learn.leaves_result = _results(learn, run, history, saver, guard, first, show, out, lr=lr, seconds=round(time.time()-t0, 1),
-                                       lr_find_seconds=round(t_lr, 2), trainable_tensors=trainable, plan=plan)
-        if plan is not None and first:
-            print(f"budget {fmt_duration(plan['budget'])}: training done after {fmt_duration(time.time() - budget_start)} "
-                  f"(planned {fmt_duration(plan['predicted'] - plan['seconds']['tta'] - plan['seconds']['fixed'])} to here)", flush=True)
+                fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, *L(cbs), *L(controller)], controller)
+        learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
+                                       lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable)
     return learn
+
