@@ -6,7 +6,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #cbf7b9a3
 from __future__ import annotations
-import contextlib, inspect, os, sys, time, warnings
+import contextlib, inspect, os, signal, sys, threading, time, warnings
 _STARTED = time.time()  # a --budget counts from here: the imports below are part of the run
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # fastai's import: noise above a tool's output
 from functools import wraps
@@ -25,7 +25,7 @@ from .models import read_leaves_model
 from .budget import fmt_duration
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
-from .record import experiment_run, leaderboard, RecordNotWritten
+from .record import experiment_run, leaderboard, RecordNotWritten, RunFolderBusy, run_folder_lock
 from .ensemble import fit_kfold, ensemble_files, check_ensemble_args, ENSEMBLE_METHODS
 
 # %% auto #0
@@ -40,16 +40,35 @@ def _one_line(show):
         print('warning: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)
     return _show
 
+class _Terminated(KeyboardInterrupt):
+    "SIGTERM (`timeout`, `docker stop`, a scheduler's preemption), handled as Ctrl-C is"
+
+def _terminate(signum, frame): raise _Terminated()
+
+def _console_script() -> bool:
+    "Whether a `leaves-*` console script (or `torchrun`/`accelerate launch` of one) is running, in its main thread; a Python call raises as Python does"
+    return is_cli() and Path(sys.argv[0]).name.startswith('leaves-') and threading.current_thread() is threading.main_thread()
+
 def cli_errors(func):
-    "As a command-line tool, `func` ends on the package's errors with one `error: ...` line and exit code 1 (`LEAVES_DEBUG=1`: the traceback), and prints its warnings as `warning: ...` lines"
+    "As a command-line tool, `func` ends on the package's errors with one `error: ...` line and exit code 1, on Ctrl-C or SIGTERM with one line saying what was kept (exit 130 or 143), and prints its warnings as `warning: ...` lines (`LEAVES_DEBUG=1`: tracebacks)"
     @wraps(func)
     def _f(*args, **kwargs):
-        with warnings.catch_warnings() if is_cli() else contextlib.nullcontext():
-            if is_cli() and not os.environ.get('LEAVES_DEBUG'): warnings.showwarning = _one_line(warnings.showwarning)
+        cli = _console_script()
+        with warnings.catch_warnings() if cli else contextlib.nullcontext():
+            debug = not cli or os.environ.get('LEAVES_DEBUG')
+            if not debug:
+                warnings.showwarning = _one_line(warnings.showwarning)
+                signal.signal(signal.SIGTERM, _terminate)
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # also where a script's `&` started it ignoring SIGINT
             try: return func(*args, **kwargs)
-            except LeavesError as e:
-                if not is_cli() or os.environ.get('LEAVES_DEBUG'): raise
+            except (LeavesError, RunFolderBusy) as e:
+                if debug: raise
                 raise CliError('error: ' + ' '.join(str(e).split())) from None
+            except KeyboardInterrupt as e:
+                if debug: raise
+                terminated = isinstance(e, _Terminated) or isinstance(e.__context__, _Terminated)
+                print(' '.join(str(e).split()) or 'interrupted', file=sys.stderr, flush=True)
+                sys.exit(143 if terminated else 130)  # the shell's codes for a process ended by SIGTERM and by SIGINT
     return _f
 
 def _pretrained(s):
@@ -69,6 +88,8 @@ def _numbers(s, name, kind=float):
     try: return [kind(o) for o in str(s).split(',')]
     except ValueError: raise LeavesArgumentError(f"--{name} {s!r}: expected comma-separated {'whole ' if kind is int else ''}numbers, e.g. 5,5,5") from None
 
+
+# %% ../nbs/09_cli.ipynb #a22575bf
 def _cli_type(p, types, ns):
     "The argparse type of the parameter `p`: its annotation (evaluated in `ns`), else `types`', else its default's (`True`: `--no-x`)"
     if isinstance(p.annotation, str): return p.replace(annotation=eval(p.annotation, ns))  # `from __future__ import annotations`
@@ -98,6 +119,8 @@ def _fit_kwargs(kwargs) -> dict:
     "A tool's `fit_leaves` options as `fit_leaves` takes them (`--pretrained false` is `pretrained=False`...)"
     return {k: FROM_CLI[k](v) if k in FROM_CLI else v for k, v in kwargs.items()}
 
+
+# %% ../nbs/09_cli.ipynb #702987b3
 def _check_test_set(path):
     "Check `path/test.csv` and its images (before training, so a bad test set is found in seconds); True if there is one"
     if not (Path(path)/'test.csv').exists(): return False
@@ -131,13 +154,17 @@ def leaves_train(
 ):
     "Train on a Kaggle-layout folder, then predict its test set and write a validated submission.csv"
     kw = _fit_kwargs(dict(kwargs, out=out))
-    start = _STARTED if is_cli() else time.time()  # a command's budget counts its imports; a Python call, from the call
+    start = _STARTED if _console_script() else time.time()  # a command's budget counts its imports; a Python call, from the call
     a = check_fit_args(**kw)
     if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
     first = rank_distrib() == 0  # several processes (accelerate launch, torchrun): the first one predicts and writes
     has_test = _check_test_set(path) if first else False
+    if not first: return fit_leaves(path, budget_start=start, **kw)
+    with run_folder_lock(out): return _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw)
+
+def _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw):
+    "`leaves-train`'s work in the first process, the output folder held: train, report, predict the test set, write the submission"
     learn = fit_leaves(path, budget_start=start, **kw)
-    if not first: return learn
     r = learn.leaves_result
     print(_accuracy_line(r))
     if r['plan']: tta, tta_n = tta and r['plan']['tta_n'] > 0, max(r['plan']['tta_n'], 1)  # the passes the plan paid for (none with --tta false)

@@ -10,7 +10,7 @@ from fastai.vision.all import *
 from fastprogress.fastprogress import progress_bar
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath, PureWindowsPath
-import hashlib, io, json, re, sys, tempfile, time
+import hashlib, io, json, re, shutil, sys, tempfile, time
 import pandas as pd
 from contextlib import contextmanager
 from PIL import Image, ImageOps
@@ -19,10 +19,11 @@ except ImportError: fcntl = None  # Windows: the cache build is not locked
 
 # %% auto #0
 __all__ = ['PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'LeavesWarning',
-           'read_leaves_csv', 'progress', 'ProgressLines', 'open_leaf_image', 'check_images', 'check_leaves_folder',
-           'stratified_split', 'GivenSplitter', 'PILImageUpright', 'PILImageBWUpright', 'leaves_cache_dir',
-           'load_resized', 'DecodedImageCache', 'image_cache_files', 'clear_image_cache', 'leaves_augmentations',
-           'leaves_datablock', 'CachedImagesDL', 'check_data_args', 'leaves_dls']
+           'LeavesDiskFull', 'check_free_space', 'read_leaves_csv', 'progress', 'ProgressLines', 'open_leaf_image',
+           'check_images', 'check_leaves_folder', 'stratified_split', 'GivenSplitter', 'PILImageUpright',
+           'PILImageBWUpright', 'leaves_cache_dir', 'load_resized', 'DecodedImageCache', 'image_cache_files',
+           'clear_image_cache', 'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL', 'check_data_args',
+           'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
 class LeavesError(Exception):
@@ -36,6 +37,19 @@ class LeavesArgumentError(LeavesError, ValueError):
 
 class LeavesWarning(UserWarning):
     "Something the user should know that does not stop the run (no ImageNet weights, bf16 emulated); the CLI prints it as one line."
+
+class LeavesDiskFull(LeavesError, OSError):
+    "Not enough free disk space for what a run must write; the message names the folder, what, and both sizes."
+
+def _mb(n): return f'{n/2**20:,.1f} MB'
+
+def check_free_space(folder, need, what):
+    "Raise `LeavesDiskFull` unless `need` bytes for `what`, and a margin (5%, 16 MB), are free where `folder` is (or will be)"
+    where = Path(folder)
+    while not where.exists() and where != where.parent: where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < need*1.05 + 16*2**20:
+        raise LeavesDiskFull(f"{folder}: {what} needs {_mb(need)} and {_mb(free)} is free there; free some space or write elsewhere")
 
 def _lines(idxs, most=10):
     "Describe data-frame positions `idxs` as CSV line numbers (the header is line 1)"
@@ -241,26 +255,6 @@ class DecodedImageCache:
         try: return load_resized(self.path/o, self.size, self.img_mode), None
         except Exception as e: return None, f'{o} is unreadable ({type(e).__name__}: {e})'
 
-    def _build(self, n_workers):
-        "Decode into a temporary file and rename it; called holding the lock"
-        for stale in self._files('.npy.tmp'): stale.unlink()  # left by a killed build
-        shape = (len(self.images), self.size, self.size) + ((3,) if self.img_mode == 'RGB' else ())
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=self.prefix, suffix='.npy.tmp'); os.close(fd)
-        try:
-            arr, bad = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape), []
-            with ThreadPoolExecutor(n_workers) as ex:
-                loaded = ex.map(self._load, self.images)
-                for i, (a, problem) in enumerate(progress(loaded, len(self.images), f'decoding images into the {self.size}px cache', self.bars)):
-                    if problem: bad.append(problem)
-                    else: arr[i] = a
-            del arr
-            if bad: raise LeavesDataError(f"{self.path}: {len(bad)} image(s) cannot be used: {'; '.join(bad[:10])}")
-            os.replace(tmp, self.fname)
-            for old in self._files('.npy'):  # earlier versions of the same folder and image list
-                if old != self.fname: old.unlink(missing_ok=True)
-        finally:
-            if os.path.exists(tmp): os.remove(tmp)
-
     def __call__(self, row):
         "The decoded image of a data-frame row (or an image name); an image outside the cache is read from its file"
         name = row['image'] if not isinstance(row, (str, Path)) else row
@@ -268,28 +262,6 @@ class DecodedImageCache:
         fn = self.path/name  # an image the cache does not hold (a new photo): decoded as without a cache
         if not fn.exists(): raise LeavesDataError(f"{fn}: image not found (nor in the image cache {self.fname})")
         return load_resized(fn, self.size, self.img_mode)
-
-    def batch(self, rows, device=None):
-        "Images `rows` (cache rows) as one uint8 `N x C x size x size` tensor on `device`: one gather, no per-image work"
-        src = self._source(device)
-        x = src[torch.as_tensor(rows).to(src.device, non_blocking=True)]
-        x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        return x.contiguous().to(device or 'cpu', non_blocking=True)
-
-    def _source(self, device):
-        "The array to gather from: a copy in GPU memory when it fits in a quarter of what is free, else the memory map"
-        device = torch.device(device or 'cpu')
-        if device.type == 'cuda':
-            if device not in self._on_device:
-                free = torch.cuda.mem_get_info(device)[0]
-                self._on_device[device] = self._upload(device) if self.array.nbytes < free/4 else None
-            if self._on_device[device] is not None: return self._on_device[device]
-        return _MemmapRows(self.array)
-
-    def _upload(self, device, chunk=1024):
-        t = torch.empty(self.array.shape, dtype=torch.uint8, device=device)
-        for i in range(0, len(t), chunk): t[i:i+chunk] = torch.from_numpy(np.array(self.array[i:i+chunk]))
-        return t
 
     def __getstate__(self):  # `learn.export()` pickles the DataLoaders: the file name travels, not the gigabytes
         return {k: v for k, v in self.__dict__.items() if k not in ('array', '_on_device')}
@@ -300,6 +272,58 @@ class DecodedImageCache:
 
     def __len__(self): return len(self.images)
     def __repr__(self): return f'DecodedImageCache({len(self)} images, {self.size}px {self.img_mode}, {self.fname})'
+
+
+# %% ../nbs/00_data.ipynb #1a2d0d47
+@patch
+def _build(self:DecodedImageCache, n_workers):
+    "Decode into a temporary file and rename it; called holding the lock"
+    for stale in self._files('.npy.tmp'): stale.unlink()  # left by a killed build
+    shape = (len(self.images), self.size, self.size) + ((3,) if self.img_mode == 'RGB' else ())
+    # before writing: a memory-mapped file that meets a full disk kills the process (SIGBUS), it raises no error
+    check_free_space(self.cache_dir, int(np.prod(shape)) + 128, f'the {self.size}px image cache of {len(self.images)} images')
+    fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=self.prefix, suffix='.npy.tmp'); os.close(fd)
+    try:
+        arr, bad = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape), []
+        with ThreadPoolExecutor(n_workers) as ex:
+            loaded = ex.map(self._load, self.images)
+            for i, (a, problem) in enumerate(progress(loaded, len(self.images), f'decoding images into the {self.size}px cache', self.bars)):
+                if problem: bad.append(problem)
+                else: arr[i] = a
+        del arr
+        if bad: raise LeavesDataError(f"{self.path}: {len(bad)} image(s) cannot be used: {'; '.join(bad[:10])}")
+        os.replace(tmp, self.fname)
+        for old in self._files('.npy'):  # earlier versions of the same folder and image list
+            if old != self.fname: old.unlink(missing_ok=True)
+    finally:
+        if os.path.exists(tmp): os.remove(tmp)
+
+
+# %% ../nbs/00_data.ipynb #d5dbdd0d
+@patch
+def batch(self:DecodedImageCache, rows, device=None):
+    "Images `rows` (cache rows) as one uint8 `N x C x size x size` tensor on `device`: one gather, no per-image work"
+    src = self._source(device)
+    x = src[torch.as_tensor(rows).to(src.device, non_blocking=True)]
+    x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    return x.contiguous().to(device or 'cpu', non_blocking=True)
+
+@patch
+def _source(self:DecodedImageCache, device):
+    "The array to gather from: a copy in GPU memory when it fits in a quarter of what is free, else the memory map"
+    device = torch.device(device or 'cpu')
+    if device.type == 'cuda':
+        if device not in self._on_device:
+            free = torch.cuda.mem_get_info(device)[0]
+            self._on_device[device] = self._upload(device) if self.array.nbytes < free/4 else None
+        if self._on_device[device] is not None: return self._on_device[device]
+    return _MemmapRows(self.array)
+
+@patch
+def _upload(self:DecodedImageCache, device, chunk=1024):
+    t = torch.empty(self.array.shape, dtype=torch.uint8, device=device)
+    for i in range(0, len(t), chunk): t[i:i+chunk] = torch.from_numpy(np.array(self.array[i:i+chunk]))
+    return t
 
 class _MemmapRows:
     "Rows of a memory-mapped array gathered with numpy (torch cannot wrap a read-only map), as a tensor"

@@ -11,7 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 from .data import read_leaves_csv, check_images, LeavesDataError, LeavesArgumentError
 from .train import fit_leaves, check_fit_args
 from .predict import predict_leaves, write_submission, save_probs, load_probs
-from .record import experiment_run
+from .record import experiment_run, run_folder_lock
 
 # %% auto #0
 __all__ = ['ENSEMBLE_METHODS', 'check_ensemble_args', 'ensemble', 'read_predictions', 'ensemble_files', 'kfold_splits',
@@ -143,7 +143,8 @@ def fit_kfold(
     cbs = L(fit_kwargs.pop('cbs', None))
     db = (out/'runs.db' if record is True else Path(record)) if record else None  # the folds' runs go in the same record
     oof, oof_kept, acc, acc_kept, fold_probs, test_probs = [], [], [], [], [], []
-    with experiment_run(db, 'kfold', params) as run:
+    with run_folder_lock(out) as lock, experiment_run(db, 'kfold', params) as run:  # each fold holds its own fold_k/ too
+        lock.describe(run.run_id)
         for k, (trn, val) in enumerate(folds):
             print(f"fold {k+1}/{n_folds}: {len(trn)} training, {len(val)} validation images", flush=True)
             last = LastEpochValidPreds()

@@ -7,17 +7,17 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/models.html.md"""
 # %% ../nbs/02_models.ipynb #ff9ee815
 from __future__ import annotations
 from fastai.vision.all import *
-import gzip, hashlib, os, re, shutil, tempfile, warnings
+import errno, gzip, hashlib, os, re, shutil, tempfile, warnings
 from PIL import Image
 from torchvision.models import get_model_weights
-from .data import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, read_leaves_csv, leaves_datablock,
+from .data import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, LeavesDiskFull, _mb, read_leaves_csv, leaves_datablock,
                                DecodedImageCache, CachedImagesDL)
 
 # %% auto #0
 __all__ = ['TORCHVISION_ARCHS', 'N_FEATURES', 'EFFICIENTNET_LITE', 'EfficientNetLiteBody', 'seed_head',
            'PretrainedWeightsUnavailable', 'PretrainedWeightsWarning', 'load_weights_file', 'hub_weights_path',
            'check_hub_file', 'imagenet_state', 'install_imagenet_weights', 'check_model_args', 'leaves_learner',
-           'unwrap_model', 'save_leaves_model', 'read_leaves_model', 'load_leaves_learner']
+           'unwrap_model', 'model_file_bytes', 'save_leaves_model', 'read_leaves_model', 'load_leaves_learner']
 
 # %% ../nbs/02_models.ipynb #af87d1ca
 TORCHVISION_ARCHS = dict(resnet18=models.resnet18, resnet34=models.resnet34, resnet50=models.resnet50,
@@ -207,6 +207,10 @@ def _normalize_stats(dls):
     for t in dl.after_batch:
         if isinstance(t, Normalize): return [t.mean.flatten().tolist(), t.std.flatten().tolist()]
 
+def model_file_bytes(model) -> int:
+    "About how many bytes the model file of `model` takes (its state dict, stored uncompressed, and a little more)"
+    return sum(v.numel()*v.element_size() for v in unwrap_model(model).state_dict().values()) + 2**16
+
 def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
     "Write `learn`'s weights, vocabulary and recipe to the gzip file `fname`, atomically"
     fname = Path(fname)
@@ -221,6 +225,10 @@ def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
     try:
         with os.fdopen(fd, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=compresslevel) as f: torch.save(d, f)
         os.replace(tmp, fname)
+    except OSError as e:
+        if e.errno != errno.ENOSPC: raise
+        raise LeavesDiskFull(f"{fname.parent}: no space left on the device writing {fname.name} ({_mb(model_file_bytes(learn.model))}; "
+                             f"{_mb(shutil.disk_usage(fname.parent).free)} free); the previous model file, if any, is intact") from None
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return fname

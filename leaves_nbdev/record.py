@@ -6,21 +6,26 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/record.html.md"""
 
 # %% ../nbs/04_record.ipynb #d1ab7b5c
 from __future__ import annotations
-import sqlite3, json, time, uuid, subprocess, sys, os, datetime, warnings
+import sqlite3, io, json, time, uuid, socket, subprocess, sys, os, datetime, warnings
+try: import fcntl
+except ImportError: fcntl = None  # Windows: output folders are not locked
 from contextlib import contextmanager
 from pathlib import Path
+from fastcore.basics import noop
 import pandas as pd
 
 # %% auto #0
-__all__ = ['record_run', 'RecordNotWritten', 'experiment_run', 'leaderboard']
+__all__ = ['record_run', 'process_identity', 'run_status', 'RecordNotWritten', 'experiment_run', 'leaderboard', 'RunFolderBusy',
+           'run_folder_lock']
 
 # %% ../nbs/04_record.ipynb #37e6ffae
 _COLUMNS = ('run_id', 'kind', 'started', 'duration_s', 'status', 'git_commit', 'command', 'arch', 'params', 'valid_accuracy', 'files',
-            'last_valid_accuracy')
+            'last_valid_accuracy', 'pid', 'host', 'proc_start', 'heartbeat', 'last_epoch', 'epoch_s_max')
 _SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT, started TEXT, duration_s REAL, status TEXT, git_commit TEXT, command TEXT,
     arch TEXT, params TEXT, valid_accuracy REAL, files TEXT, last_valid_accuracy REAL)"""
-_ADDED = {'last_valid_accuracy': 'REAL'}  # columns added since the first schema: added to an older database on connect
+# columns added since the first schema: added to an older database on connect
+_ADDED = dict(last_valid_accuracy='REAL', pid='INTEGER', host='TEXT', proc_start='TEXT', heartbeat='TEXT', last_epoch='INTEGER', epoch_s_max='REAL')
 
 def _connect(db):
     db = Path(db); db.parent.mkdir(parents=True, exist_ok=True)
@@ -57,8 +62,9 @@ def _write_row(db, row:dict):
         with con: con.execute(f"INSERT OR REPLACE INTO runs ({', '.join(row)}) VALUES ({', '.join('?'*len(row))})", tuple(row.values()))
     finally: con.close()
 
-def _run_row(run_id, kind, params, valid_accuracy, duration_s, files, status, started, command, last_valid_accuracy):
-    return dict(run_id=run_id, kind=kind, started=started or datetime.datetime.now().isoformat(timespec='seconds'), duration_s=duration_s,
+def _run_row(run_id, kind, params, valid_accuracy, duration_s, files, status, started, command, last_valid_accuracy, **live):
+    "A row of the runs table; `live`: who runs it (`pid`, `host`, `proc_start`) and its heartbeat (`heartbeat`, `last_epoch`, `epoch_s_max`)"
+    return dict(**live, run_id=run_id, kind=kind, started=started or datetime.datetime.now().isoformat(timespec='seconds'), duration_s=duration_s,
                 status=status, git_commit=_git_commit(), command=command or _command(), arch=str(params.get('arch', '')),
                 params=json.dumps(params, default=str, sort_keys=True), valid_accuracy=valid_accuracy,
                 files=json.dumps([str(f) for f in files]), last_valid_accuracy=last_valid_accuracy)
@@ -70,11 +76,51 @@ def record_run(db, kind:str, params:dict, valid_accuracy=None, duration_s=None, 
     _write_row(db, _run_row(run_id, kind, params, valid_accuracy, duration_s, files, status, started, command, last_valid_accuracy))
     return run_id
 
+# %% ../nbs/04_record.ipynb #900c7f32
+def process_identity(pid=None) -> str|None:
+    "What tells process `pid` (default: this one) from a later process given the same number: this boot's id and the process's start time (Linux), else None"
+    try:
+        boot = Path('/proc/sys/kernel/random/boot_id').read_text().strip()
+        stat = Path(f'/proc/{pid or os.getpid()}/stat').read_text()
+        return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the command name (which may hold spaces or ')')
+    except (OSError, IndexError): return None
+
+def _pid_alive(pid, identity) -> bool:
+    "Whether process `pid` still runs and is the one recorded (`identity`: a reused number is another process)"
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass  # another user's process: alive
+    except (TypeError, ValueError, OverflowError): return False
+    now = process_identity(int(pid))
+    return identity is None or now is None or now == identity
+
+def run_status(row, now=None) -> str:
+    "The status of a record row as it is now: a `running` row whose process is gone is `died after epoch N` (on this host: the recorded process is gone; on another: no heartbeat for three times its longest epoch)"
+    if row['status'] != 'running' or pd.isna(row.get('pid')): return row['status']
+    if row.get('host') == socket.gethostname(): alive = _pid_alive(row['pid'], row.get('proc_start'))
+    else:
+        beat, longest = row.get('heartbeat'), row.get('epoch_s_max')
+        if pd.isna(beat) or pd.isna(longest): return row['status']  # no epoch yet: nothing to judge by
+        alive = (now or time.time()) - datetime.datetime.fromisoformat(beat).timestamp() < 3*max(float(longest), 1.)
+    if alive: return 'running'
+    return 'died before its first epoch ended' if pd.isna(row.get('last_epoch')) else f"died after epoch {int(row['last_epoch'])}"
+
+
 # %% ../nbs/04_record.ipynb #f2581e97
 class _Run:
+    "What `experiment_run` yields: set `valid_accuracy`, `last_valid_accuracy` and `files` on it; `beat` after each epoch"
     def __init__(self, **kw):
-        self.valid_accuracy, self.last_valid_accuracy, self.files, self.run_id = None, None, [], None
+        self.valid_accuracy, self.last_valid_accuracy, self.files, self.run_id, self._write = None, None, [], None, noop
+        self.live = dict(pid=os.getpid(), host=socket.gethostname(), proc_start=process_identity(), heartbeat=None, last_epoch=None, epoch_s_max=None)
         self.__dict__.update(kw)
+
+    def beat(self, epoch, seconds=None, valid_accuracy=None):
+        "The run is alive after `epoch` (which took `seconds`; the best accuracy so far `valid_accuracy`): its row says so"
+        l = self.live
+        l.update(heartbeat=datetime.datetime.now().isoformat(timespec='seconds'), last_epoch=int(epoch),
+                 epoch_s_max=max(l['epoch_s_max'] or 0., seconds or 0.) or None)
+        if valid_accuracy is not None: self.valid_accuracy = float(valid_accuracy)
+        self._write()
 
 class RecordNotWritten(UserWarning):
     "The experiment record could not be written; the run goes on (the command-line tools print it as one `warning:` line)"
@@ -93,8 +139,10 @@ def experiment_run(db, kind:str, params:dict, command=None):
     run, t0 = _Run(run_id=_new_run_id() if db is not None else None), time.time()
     started, status = datetime.datetime.now().isoformat(timespec='seconds'), 'done'
     row = lambda status, duration: _run_row(run.run_id, kind, params, run.valid_accuracy, duration, run.files, status, started, command,
-                                            run.last_valid_accuracy)
-    if db is not None: _try_write(db, row('running', None), 'start')
+                                            run.last_valid_accuracy, **run.live)
+    if db is not None:
+        _try_write(db, row('running', None), 'start')
+        run._write = lambda: _try_write(db, row('running', None), 'heartbeat')
     try: yield run
     except KeyboardInterrupt: status = 'interrupted'; raise
     except BaseException as e: status = f'failed: {type(e).__name__}'; raise
@@ -108,5 +156,40 @@ def leaderboard(db, kind=None) -> pd.DataFrame:
     con = _connect(db)
     try:
         q = 'SELECT * FROM runs' + (' WHERE kind=?' if kind else '') + ' ORDER BY valid_accuracy IS NULL, valid_accuracy DESC, started DESC'
-        return pd.read_sql_query(q, con, params=(kind,) if kind else ())
+        lb = pd.read_sql_query(q, con, params=(kind,) if kind else ())
     finally: con.close()
+    lb['status'] = [run_status(r) for r in lb.to_dict('records')]  # a `running` row whose process is gone: `died after epoch N`
+    return lb
+
+# %% ../nbs/04_record.ipynb #4318ec91
+class RunFolderBusy(RuntimeError):
+    "Another run is writing into this output folder"
+
+class _FolderLock:
+    "The lock file of an output folder, held; `describe` writes who holds it, for the run that is refused"
+    def __init__(self, f): self.f = f
+    def describe(self, run_id=None):
+        self.f.seek(0); self.f.truncate()
+        self.f.write(f"run {run_id or '(not recorded)'}, process {os.getpid()} on {socket.gethostname()}"); self.f.flush()
+
+_HELD = {}  # output folders this process holds: a tool holding one calls `fit_leaves`, which takes it again
+
+@contextmanager
+def run_folder_lock(out):
+    "Hold the output folder `out` for this run: a run of another process into it is refused (`RunFolderBusy`, naming the run that holds it); released when the run ends or its process dies"
+    out = Path(out).resolve()
+    if fcntl is None: yield _FolderLock(io.StringIO()); return  # Windows: not locked
+    if out in _HELD: yield _HELD[out]; return
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out/'.leaves_run.lock', 'a+')
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a dead process's lock is gone with it: taken over
+    except BlockingIOError:
+        f.seek(0); who = f.read().strip() or 'another run'; f.close()
+        raise RunFolderBusy(f"{out} is in use by {who}: its model, history and submission would be overwritten; "
+                            f"wait for it to end, or give another output folder") from None
+    _HELD[out] = lock = _FolderLock(f)
+    lock.describe()
+    try: yield lock
+    finally:
+        del _HELD[out]; fcntl.flock(f, fcntl.LOCK_UN); f.close()
+

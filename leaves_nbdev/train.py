@@ -10,16 +10,16 @@ from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
 import copy, gzip, inspect, json, os, shutil, sys, time, tempfile, warnings, contextlib
 from .data import (leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, LeavesDataError, LeavesArgumentError,
-                               LeavesWarning, _bars_wanted, _is_int)
+                               LeavesWarning, check_free_space, _bars_wanted, _is_int)
 from .budget import parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, fmt_duration, precision_autocast
-from .models import leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model
+from .models import leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model, model_file_bytes
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
-from .record import experiment_run
+from .record import experiment_run, run_folder_lock
 
 # %% auto #0
 __all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
            'CPUBFloat16', 'single_process', 'check_fit_args', 'folder_learner', 'read_schedule', 'fit_schedule',
-           'fit_leaves']
+           'TrainingInterrupted', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -336,28 +336,32 @@ def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None):
     # the saver keeps its best across phases: a final size that never beats the small size's best keeps that model
     if saver and saver.best_epoch is not None and saver.best_epoch < n_before: self.dls, self.leaves_recipe['size'] = before
 
+class _BatchTimer(Callback):
+    "Time `n` training and `n` validation batches, the loader's time included, after `n_warmup` of each; then end the fit"
+    order = 100
+    def __init__(self, n, n_warmup): self.n, self.n_warmup, self.times = n, n_warmup, {True: [], False: []}
+    def before_train(self): self.count, self.t = 0, time.perf_counter()
+    before_validate = before_train
+    def after_batch(self):
+        now = time.perf_counter()
+        if self.count >= self.n_warmup: self.times[self.training].append(now - self.t)
+        self.count, self.t = self.count + 1, now
+        if self.count >= self.n + self.n_warmup: raise CancelTrainException() if self.training else CancelValidException()
+    def after_epoch(self): raise CancelFitException()
+
 @patch
-def epoch_seconds(self:Learner, size, bs=None, n_batches=3) -> float:
-    "Seconds an epoch at `size` takes: `n_batches` real training batches (loaders, augmentation, the whole model's backward, the optimizer) and validation batches, timed on a copy of the model after one of each"
+def epoch_seconds(self:Learner, size, bs=None, n_batches=3, n_warmup=2) -> float:
+    "Seconds an epoch at `size` takes: `n_batches` training and validation batches (the loaders, augmentation, the whole model's backward, the optimizer) timed through fastai's own loop on a copy of the learner, after `n_warmup` of each"
     dls = self.dls if size == self.leaves_recipe['size'] and bs in (None, self.dls.bs) else self.dls_at(size, bs)
-    model = copy.deepcopy(unwrap_model(self.model)).to(dls.device)
-    if any(isinstance(cb, ChannelsLast) for cb in self.cbs): model = model.to(memory_format=torch.channels_last)
-    for p in model.parameters(): p.requires_grad_(True)
-    opt, cast = torch.optim.AdamW(model.parameters(), lr=1e-6), lambda: precision_autocast(dls.device, getattr(self, 'leaves_precision', 'fp32'))
-    def train(xb, yb):
-        with cast(): loss = self.loss_func(model(xb).float(), yb)
-        loss.backward(); opt.step(); opt.zero_grad()
-    def valid(xb, yb):
-        with torch.no_grad(), cast(): model(xb)
-    per_batch = []
-    for dl, step, train_mode in ((dls.train, train, True), (dls.valid, valid, False)):
-        model.train(train_mode); times, t = [], time.perf_counter()
-        for i, (xb, yb) in zip(range(n_batches + 1), dl):  # the loader's own time counts: it is part of every epoch
-            step(xb, yb)
-            if i: times.append(time.perf_counter() - t)  # the first batch warms up
-            t = time.perf_counter()
-        per_batch.append(np.median(times) if times else 0.)
-    return float(per_batch[0]*len(dls.train) + per_batch[1]*len(dls.valid)) + .3  # + saving the model and the history
+    probe = Learner(dls, copy.deepcopy(unwrap_model(self.model)), loss_func=self.loss_func, opt_func=self.opt_func, splitter=self.splitter,
+                    wd=self.wd, wd_bn_bias=self.wd_bn_bias)  # a copy: the learner's weights and optimizer stay as they are
+    _set_precision(probe, getattr(self, 'leaves_precision', 'fp32'))
+    if any(isinstance(cb, ChannelsLast) for cb in self.cbs): probe.add_cb(ChannelsLast())
+    probe.unfreeze()
+    timer = _BatchTimer(n_batches, n_warmup)
+    with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=timer)
+    per_batch = [float(np.median(timer.times[k])) if timer.times[k] else 0. for k in (True, False)]
+    return per_batch[0]*len(dls.train) + per_batch[1]*len(dls.valid) + .3  # + saving the model and the history
 
 
 # %% ../nbs/05_train.ipynb #dcb9670e
@@ -377,9 +381,10 @@ def read_schedule(plan) -> dict:
     return {k: d[k] for k in SCHEDULE_KEYS}
 
 def _start(a) -> dict:
-    "The size and batch size training starts at: a plan file's own, or 64 px at most under a budget (`size` is the largest it may use)"
-    if a.plan is not None: return {k: read_schedule(a.plan)[k] for k in ('size', 'bs')}
-    return dict(size=a.size if a.budget is None else min(a.size, 64), bs=a.bs)
+    "The size and batch size training starts at (a plan file's own, or 64 px at most under a budget: `size` is the largest it may use), and the image cache"
+    s = read_schedule(a.plan) if a.plan is not None else dict(size=a.size if a.budget is None else min(a.size, 64), bs=a.bs, final_size=a.final_size)
+    largest = max(a.size, s['size'], s['final_size'] or 0)
+    return dict(size=s['size'], bs=s['bs'], cache=_cache_fits(a.path, largest, a.img_mode) if a.cache == 'auto' else a.cache)
 
 def _schedule(learn, a, start, first) -> dict:
     "What `fit_leaves` trains, as a dict of `SCHEDULE_KEYS`: its arguments' schedule, a plan file's, or the plan made for its budget (printed)"
@@ -405,6 +410,9 @@ def _keepers(learn, s, out, snapshots, bars):
     if not s['freeze_epochs']: learn.unfreeze()
     if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
     ends = [e + s['freeze_epochs'] for e in _sgdr_cycle_ends(s['n_cycles'], s['cycle_len'], s['cycle_mult'])] if snapshots else ()
+    if rank_distrib() == 0:  # before lr_find: a full disk found after twenty minutes costs twenty minutes
+        check_free_space(out, model_file_bytes(learn.model)*(2 + len(ends)), 'the model file (each new one written before the last goes)'
+                         + (f' and {len(ends)} snapshots' if len(ends) else ''))
     has_valid = len(learn.dls.split[1]) > 0
     if not has_valid and rank_distrib() == 0:
         print(f"no validation split (valid_pct=0): training on all {len(learn.dls.split[0])} rows and keeping the last epoch's model", flush=True)
@@ -440,6 +448,29 @@ def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller
     if controller: controller.plan_tta(learn.leaves_recipe['size'])
     return learn
 
+
+# %% ../nbs/05_train.ipynb #956ab57b
+class TrainingInterrupted(KeyboardInterrupt):
+    "Training stopped by Ctrl-C (or SIGTERM in a command-line tool); the message says what was kept, and where"
+
+class _Heartbeat(Callback):
+    "After each epoch, the record's row says the run is alive: the epoch, its seconds, the best accuracy so far"
+    order = SaveBestLeavesModel.order + 1
+    def __init__(self, record_run, saver): self.record_run, self.saver = record_run, saver  # (`Callback.run` is fastai's own)
+    def before_epoch(self): self.t0 = time.time()
+    def after_epoch(self):
+        best = float(self.saver.best) if self.saver.monitor == 'accuracy' and self.saver.best_epoch is not None else None
+        self.record_run.beat(self.saver.n_epochs - 1, time.time() - self.t0, best)
+
+def _interrupted(saver, history, run, first) -> TrainingInterrupted:
+    "What an interrupted run kept: the history written (its kept epoch marked), the record's row filled, and the one-line message"
+    n, kept = len(history.rows), saver.best_epoch
+    if first and n: history.write(kept_epoch=kept)
+    if kept is None: return TrainingInterrupted(f"interrupted after {n} epoch{'s'*(n != 1)}: no model was saved")
+    acc = f", validation accuracy {float(saver.best):.4f}" if saver.monitor == 'accuracy' else ''
+    run.valid_accuracy = float(saver.best) if saver.monitor == 'accuracy' else None
+    run.last_valid_accuracy, run.files = history.rows[-1].get('accuracy'), [saver.fname, history.fname] + saver.snapshots
+    return TrainingInterrupted(f"interrupted after {n} epoch{'s'*(n != 1)}: the best model so far (epoch {kept}{acc}) is in {saver.fname}")
 
 # %% ../nbs/05_train.ipynb #4f76efac
 def _results(learn, run, history, saver, controller, s, first, show, out, **kwargs) -> dict:
@@ -517,17 +548,20 @@ def fit_leaves(
     out.mkdir(parents=True, exist_ok=True)
     set_seed(seed, reproducible=True)
     db = (out/'runs.db' if record is True else Path(record)) if record and first else None
-    with experiment_run(db, 'train', params) as run:
-        learn = folder_learner(**{**a, **_start(a), 'cache': _cache_fits(path, size, img_mode) if cache == 'auto' else cache})
+    with run_folder_lock(out) if first else contextlib.nullcontext() as lock, experiment_run(db, 'train', params) as run:
+        if lock: lock.describe(run.run_id)  # a second run into `out` is refused, naming this one
+        learn = folder_learner(**{**a, **_start(a)})
         s = _schedule(learn, a, start, first)  # the arguments', a plan file's, or planned for the budget
         controller = BudgetController(s, start) if budget is not None else None
         saver, history = _keepers(learn, s, out, snapshots, bars)
         t_lr = time.time()
         with learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext():
-            lr = s['lr'] = s['lr'] or _lr_find(learn, suggest, out, s['lr_find_iters'], show, first)
-            t_lr = time.time() - t_lr
-            with _distributed(learn):
-                fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, *L(cbs), *L(controller)], controller)
+            try:
+                lr = s['lr'] = s['lr'] or _lr_find(learn, suggest, out, s['lr_find_iters'], show, first)
+                t_lr = time.time() - t_lr
+                with _distributed(learn):
+                    fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
+            except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
         learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
                                        lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable)
     return learn
