@@ -40,7 +40,7 @@ def tta_valid_accuracy(path, out, seed):
 
 def markdown(df) -> str:
     "A data frame as a markdown table (no `tabulate` needed)"
-    rows = [list(df.columns)] + df.astype(str).values.tolist()
+    rows = [list(map(str, df.columns))] + [['' if pd.isna(v) else str(v) for v in r] for r in df.values.tolist()]
     return '\n'.join('| ' + ' | '.join(r) + ' |' for r in rows[:1] + [['---']*len(df.columns)] + rows[1:])
 
 def phases(p) -> str:
@@ -56,7 +56,7 @@ def one_run(path, budget, seed, out, extra):
     t = time.time()
     p = subprocess.run([str(tool), str(path), '--budget', budget, '--seed', str(seed), '--out', str(out), *extra], capture_output=True, text=True)
     took = time.time() - t
-    if p.returncode: return dict(budget=budget, seed=seed, error=p.stderr.strip().splitlines()[-1])
+    if p.returncode: return dict(budget=budget, seed=seed, error=(p.stderr.strip().splitlines() or [f'exit code {p.returncode}'])[-1])
     plan = json.loads((out/'plan.json').read_text())
     h = pd.read_csv(out/'history.csv')
     first = re.search(r'^budget \S+ ?\S*: (.*); predicted', p.stdout, re.M)

@@ -204,13 +204,14 @@ class BudgetController(Callback):
     def __init__(self, plan, start, clock=time.time, margin=0.02):
         store_attr()  # `plan` is the schedule `fit_schedule` reads: re-plans change it in place
         self.end = start + plan['budget']*(1 - margin) - plan['seconds']['fixed']  # prediction done by then
-        self.timed, self.ran, self.notes, self.stopped, self.cut = {}, [], [], None, None
-        self.ratio, self.drift, self.pass_s = 1., 1., dict(plan['pass_seconds'])
+        self.timed, self.ran, self.notes, self.stopped = {}, [], [], None
+        self.ratio, self.drift, self.small_ran, self.pass_s = 1., 1., None, dict(plan['pass_seconds'])
 
     def _say(self, msg): self.notes.append(msg); print(f'budget: {msg}', flush=True)
     def _tta_s(self, size): return (self.plan['tta_n'] + 1)*self.pass_s[size]
     def _epoch_s(self, size):
-        "An epoch at `size`: as timed on real batches (times how the epochs since ran), else as measured, scaled like the last size timed"
+        "An epoch at `size`: as the small size's last epoch ran, else as timed on real batches (times the pace since), else as measured, scaled like the last size timed"
+        if size == self.plan['size'] and self.small_ran: return self.small_ran
         return self.timed[size]*self.drift if size in self.timed else self.plan['epoch_seconds'][size]*self.ratio
     def _left(self, size):
         "Seconds left for training if it ends at `size`: TTA there and, for a size not built yet, its cache"
@@ -235,6 +236,7 @@ def after_epoch(self:BudgetController):
     self.ran.append(dict(phase=self.learn.leaves_phase, size=size, seconds=round(dt, 2)))
     if self.clock() + dt > self.end - self._tta_s(size) and self.epoch < self.n_epoch - 1:
         self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
+        self.plan['cut'] = {self.learn.leaves_phase: self.epoch + 1}  # what ran, for the plan file: a replay stops there too
         self._say(self.stopped)
         raise CancelFitException()
 
@@ -261,6 +263,7 @@ def _split(self:BudgetController, size):
 def plan_small(self:BudgetController, learn):
     "Before the small size's cycle: time real batches of the whole model there and at the largest final size that seems to fit, then set both phases' epochs"
     p, small = self.plan, self.plan['size']
+    if self.stopped: return
     self.timed[small] = learn.epoch_seconds(small)
     self.ratio = self.timed[small]/p['epoch_seconds'][small]
     for size in sorted((s for s in p['epoch_seconds'] if s > small), reverse=True):
@@ -271,16 +274,18 @@ def plan_small(self:BudgetController, learn):
         n_small, n_final = self._split(size)
         if n_final >= p['min_final_epochs']:
             return self._set('timed real batches', cycle_len=n_small, final_size=size, final_epochs=n_final)
-    self._set('timed real batches; no final size fits', cycle_len=max(1, int(self._left(small)//self._epoch_s(small))),
+    self._set('timed real batches; no final size fits', cycle_len=max(0, int(self._left(small)//self._epoch_s(small))),
               final_size=None, final_epochs=0)
 
 @patch
 def plan_final(self:BudgetController, learn):
     "After the small size's cycle: the final size gets the whole epochs that fit at the pace the run keeps (at least `min_final_epochs`); else a smaller size, else a warm restart at the small size"
     p, small = self.plan, self.plan['size']
-    if self.stopped: return
+    if self.stopped: return p.update(final_size=None, final_epochs=0, restart_epochs=0)  # the plan file says what ran
     ran = [r['seconds'] for r in self.ran if r['size'] == small and r['phase'] != 'frozen']
-    if ran: self.drift = ran[-1]/self.timed[small]  # the pace now: a machine that slowed down (or sped up) since the timing
+    # the pace now: a machine that slowed down since the timing; never faster than timed, since a final cosine that
+    # overruns is cut before it anneals (epochs that ran faster than timed leave less than an epoch unused)
+    if ran: self.drift, self.small_ran = max(1., ran[-1]/self.timed[small]), ran[-1]
     for size in sorted((s for s in p['epoch_seconds'] if small < s <= (p['final_size'] or 0)), reverse=True):
         n_final = int(self._left(size)//self._epoch_s(size))
         if n_final >= p['min_final_epochs']: return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final)

@@ -6,7 +6,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #cbf7b9a3
 from __future__ import annotations
-import contextlib, inspect, os, signal, sys, threading, time, warnings
+import contextlib, inspect, os, re, signal, sys, threading, time, warnings
 _STARTED = time.time()  # a --budget counts from here: the imports below are part of the run
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # fastai's import: noise above a tool's output
 from functools import wraps
@@ -55,20 +55,23 @@ def cli_errors(func):
     def _f(*args, **kwargs):
         cli = _console_script()
         with warnings.catch_warnings() if cli else contextlib.nullcontext():
-            debug = not cli or os.environ.get('LEAVES_DEBUG')
+            debug, term = not cli or os.environ.get('LEAVES_DEBUG'), None
             if not debug:
                 warnings.showwarning = _one_line(warnings.showwarning)
-                signal.signal(signal.SIGTERM, _terminate)
-                signal.signal(signal.SIGINT, signal.default_int_handler)  # also where a script's `&` started it ignoring SIGINT
+                term = signal.signal(signal.SIGTERM, _terminate)
             try: return func(*args, **kwargs)
             except (LeavesError, RunFolderBusy) as e:
                 if debug: raise
-                raise CliError('error: ' + ' '.join(str(e).split())) from None
+                # fastai prefixes an error raised in a callback with where it was raised: the message is the package's
+                msg = re.sub(r'^Exception occured in `\w+` when calling event `\w+`:\s*', '', ' '.join(str(e).split()))
+                raise CliError('error: ' + msg) from None
             except KeyboardInterrupt as e:
                 if debug: raise
                 terminated = isinstance(e, _Terminated) or isinstance(e.__context__, _Terminated)
-                print(' '.join(str(e).split()) or 'interrupted', file=sys.stderr, flush=True)
+                if rank_distrib() == 0: print(' '.join(str(e).split()) or 'interrupted', file=sys.stderr, flush=True)
                 sys.exit(143 if terminated else 130)  # the shell's codes for a process ended by SIGTERM and by SIGINT
+            finally:
+                if term is not None: signal.signal(signal.SIGTERM, term)
     return _f
 
 def _pretrained(s):
@@ -130,7 +133,7 @@ def _check_test_set(path):
 def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True):
     "Predict `path/test.csv` with `model`, write probabilities and a validated submission to `out`; record the run"
     out = Path(out)
-    with experiment_run(out/'runs.db', 'predict', dict(kind_params, tta_n=tta_n if tta else 0)) as run:
+    with run_folder_lock(out), experiment_run(out/'runs.db', 'predict', dict(kind_params, tta_n=tta_n if tta else 0)) as run:  # not over a live run's files
         probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check)
         run.files = [save_probs(probs, out/'test_probs.npz'), write_submission(probs, path, out/'submission.csv')]
     return run.files[1]
@@ -167,7 +170,8 @@ def _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw):
     learn = fit_leaves(path, budget_start=start, **kw)
     r = learn.leaves_result
     print(_accuracy_line(r))
-    if r['plan']: tta, tta_n = tta and r['plan']['tta_n'] > 0, max(r['plan']['tta_n'], 1)  # the passes the plan paid for (none with --tta false)
+    planned = r['schedule']['tta_n']  # the passes a budget's plan paid for, or a replayed plan's (none with --tta false)
+    if planned is not None: tta, tta_n = tta and planned > 0, max(planned, 1)
     if has_test:
         with single_process():  # after training on several processes, the first predicts alone
             sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False)

@@ -10,7 +10,7 @@ from fastai.vision.all import *
 from fastprogress.fastprogress import progress_bar
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath, PureWindowsPath
-import hashlib, io, json, re, shutil, sys, tempfile, time
+import errno, hashlib, io, json, re, shutil, sys, tempfile, time
 import pandas as pd
 from contextlib import contextmanager
 from PIL import Image, ImageOps
@@ -18,12 +18,12 @@ try: import fcntl
 except ImportError: fcntl = None  # Windows: the cache build is not locked
 
 # %% auto #0
-__all__ = ['PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'LeavesWarning',
-           'LeavesDiskFull', 'check_free_space', 'read_leaves_csv', 'progress', 'ProgressLines', 'open_leaf_image',
-           'check_images', 'check_leaves_folder', 'stratified_split', 'GivenSplitter', 'PILImageUpright',
-           'PILImageBWUpright', 'leaves_cache_dir', 'load_resized', 'DecodedImageCache', 'image_cache_files',
-           'clear_image_cache', 'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL', 'check_data_args',
-           'leaves_dls']
+__all__ = ['DISK_FULL', 'PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError',
+           'LeavesWarning', 'LeavesDiskFull', 'fmt_mb', 'disk_full', 'check_free_space', 'read_leaves_csv',
+           'bars_wanted', 'progress', 'ProgressLines', 'open_leaf_image', 'check_images', 'check_leaves_folder',
+           'stratified_split', 'GivenSplitter', 'PILImageUpright', 'PILImageBWUpright', 'leaves_cache_dir',
+           'load_resized', 'DecodedImageCache', 'image_cache_files', 'clear_image_cache', 'leaves_augmentations',
+           'leaves_datablock', 'CachedImagesDL', 'is_whole', 'check_data_args', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
 class LeavesError(Exception):
@@ -41,7 +41,19 @@ class LeavesWarning(UserWarning):
 class LeavesDiskFull(LeavesError, OSError):
     "Not enough free disk space for what a run must write; the message names the folder, what, and both sizes."
 
-def _mb(n): return f'{n/2**20:,.1f} MB'
+def fmt_mb(n) -> str:
+    "`n` bytes in megabytes, as the package's messages say them"
+    return f'{n/2**20:,.1f} MB'
+
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT}  # no space left on the device; the user's disk quota exceeded
+
+def disk_full(e:OSError, fname, need=None) -> LeavesDiskFull|OSError:
+    "`LeavesDiskFull` naming `fname` (and the bytes it needed) for an `OSError` of a full disk or quota; any other `e` as it is"
+    if getattr(e, 'errno', None) not in DISK_FULL: return e
+    where = Path(fname).parent
+    while not where.exists() and where != where.parent: where = where.parent
+    size = f' ({fmt_mb(need)}; {fmt_mb(shutil.disk_usage(where).free)} free)' if need else ''
+    return LeavesDiskFull(f"{Path(fname).parent}: no space left on the device writing {Path(fname).name}{size}; {e.strerror or e}")
 
 def check_free_space(folder, need, what):
     "Raise `LeavesDiskFull` unless `need` bytes for `what`, and a margin (5%, 16 MB), are free where `folder` is (or will be)"
@@ -49,7 +61,7 @@ def check_free_space(folder, need, what):
     while not where.exists() and where != where.parent: where = where.parent
     free = shutil.disk_usage(where).free
     if free < need*1.05 + 16*2**20:
-        raise LeavesDiskFull(f"{folder}: {what} needs {_mb(need)} and {_mb(free)} is free there; free some space or write elsewhere")
+        raise LeavesDiskFull(f"{folder}: {what} needs {fmt_mb(need)} and {fmt_mb(free)} is free there; free some space or write elsewhere")
 
 def _lines(idxs, most=10):
     "Describe data-frame positions `idxs` as CSV line numbers (the header is line 1)"
@@ -88,7 +100,7 @@ def read_leaves_csv(path, fname='train.csv', cols=('image','label')) -> pd.DataF
 # %% ../nbs/00_data.ipynb #02982b89
 PROGRESS_MIN_ITEMS = 500  # with `bars=None`, steps over fewer items are quick and show no progress
 
-def _bars_wanted(bars):
+def bars_wanted(bars):
     "`bars` when given, else whether output goes to a notebook or a terminal, where a redrawn bar reads well (not a log)"
     if bars is not None: return bars
     from fastprogress.fastprogress import IN_NOTEBOOK
@@ -98,7 +110,7 @@ def progress(items, total=None, label='working', bars=None):
     "Yield `items` showing progress: a fastprogress bar in a notebook or terminal, else a start line, a line about every 10% and an end line"
     total = len(items) if total is None else total
     if bars is None and total < PROGRESS_MIN_ITEMS: yield from items; return
-    if _bars_wanted(bars):
+    if bars_wanted(bars):
         pb = progress_bar(items, total=total); pb.comment = label
         yield from pb; return
     lines = ProgressLines(total, label)
@@ -421,12 +433,14 @@ class CachedImagesDL(TfmdDL):
             yield (x,) if labels is None else (x, TensorCategory(labels[b].to(x.device)))
 
 # %% ../nbs/00_data.ipynb #b6724a91
-def _is_int(o): return isinstance(o, (int, np.integer)) and not isinstance(o, (bool, np.bool_))
+def is_whole(o) -> bool:
+    "Whether `o` is a whole number (Python's or numpy's), and not a bool"
+    return isinstance(o, (int, np.integer)) and not isinstance(o, (bool, np.bool_))
 
 def check_data_args(size=224, bs=64, valid_pct=0.2, aug='fastai', img_mode='RGB'):
     "Raise `LeavesArgumentError` naming the first of `size`, `bs`, `valid_pct`, `aug`, `img_mode` that cannot work"
-    if not _is_int(size) or size < 8: raise LeavesArgumentError(f"size={size!r}: expected a whole number of pixels, at least 8")
-    if not _is_int(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of images, at least 1")
+    if not is_whole(size) or size < 8: raise LeavesArgumentError(f"size={size!r}: expected a whole number of pixels, at least 8")
+    if not is_whole(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of images, at least 1")
     if isinstance(valid_pct, (bool, np.bool_)) or not isinstance(valid_pct, (int, float, np.integer, np.floating)) or not 0 <= valid_pct < 1:
         raise LeavesArgumentError(f"valid_pct={valid_pct!r}: expected a fraction from 0 (no validation set) up to, not including, 1")
     if aug not in ('fastai', 'seed', None, 'none'): raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'seed' or None ('none')")

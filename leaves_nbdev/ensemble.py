@@ -143,8 +143,9 @@ def fit_kfold(
     cbs = L(fit_kwargs.pop('cbs', None))
     db = (out/'runs.db' if record is True else Path(record)) if record else None  # the folds' runs go in the same record
     oof, oof_kept, acc, acc_kept, fold_probs, test_probs = [], [], [], [], [], []
-    with run_folder_lock(out) as lock, experiment_run(db, 'kfold', params) as run:  # each fold holds its own fold_k/ too
-        lock.describe(run.run_id)
+    first = rank_distrib() == 0  # the processes of one torchrun job share the folder: the first holds it
+    with run_folder_lock(out) if first else contextlib.nullcontext() as lock, experiment_run(db, 'kfold', params) as run:  # each fold holds its fold_k/
+        if lock: lock.describe(run.run_id)
         for k, (trn, val) in enumerate(folds):
             print(f"fold {k+1}/{n_folds}: {len(trn)} training, {len(val)} validation images", flush=True)
             last = LastEpochValidPreds()

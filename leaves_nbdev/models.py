@@ -10,7 +10,7 @@ from fastai.vision.all import *
 import errno, gzip, hashlib, os, re, shutil, tempfile, warnings
 from PIL import Image
 from torchvision.models import get_model_weights
-from .data import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, LeavesDiskFull, _mb, read_leaves_csv, leaves_datablock,
+from .data import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, LeavesDiskFull, disk_full, read_leaves_csv, leaves_datablock,
                                DecodedImageCache, CachedImagesDL)
 
 # %% auto #0
@@ -225,10 +225,7 @@ def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
     try:
         with os.fdopen(fd, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=compresslevel) as f: torch.save(d, f)
         os.replace(tmp, fname)
-    except OSError as e:
-        if e.errno != errno.ENOSPC: raise
-        raise LeavesDiskFull(f"{fname.parent}: no space left on the device writing {fname.name} ({_mb(model_file_bytes(learn.model))}; "
-                             f"{_mb(shutil.disk_usage(fname.parent).free)} free); the previous model file, if any, is intact") from None
+    except OSError as e: raise disk_full(e, fname, model_file_bytes(learn.model)) from None  # the previous model file, if any, is intact
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return fname

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import contextlib, sys, warnings
 from PIL import Image, ImageOps
 from .data import (LeavesDataError, LeavesArgumentError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache,
-                               CachedImagesDL, PILImageUpright, PILImageBWUpright, open_leaf_image, _is_int,
-                               _bars_wanted, ProgressLines, PROGRESS_MIN_ITEMS)
+                               CachedImagesDL, PILImageUpright, PILImageBWUpright, open_leaf_image, is_whole,
+                               bars_wanted, ProgressLines, PROGRESS_MIN_ITEMS)
 from .models import leaves_learner, read_leaves_model, load_leaves_learner  # the model file's home
 
 # %% auto #0
@@ -33,7 +33,7 @@ def _predict(learn, dl, tta, n, bars, label):
     "Probabilities for `dl` (TTA with `n` augmented passes): fastai's bars in a notebook or terminal, else a few lines for a log (none for under 500 images)"
     passes = n + 1 if tta else 1
     total = passes*len(dl.dataset)
-    show_bars, lines = _bars_wanted(bars), None
+    show_bars, lines = bars_wanted(bars), None
     if not show_bars and (bars is not None or total >= PROGRESS_MIN_ITEMS): lines = PredictionProgress(total, f'{label} ({passes} pass{"es"*(passes > 1)})')
     with (contextlib.nullcontext() if show_bars else learn.no_bar()), (learn.added_cbs(lines) if lines else contextlib.nullcontext()):
         probs = learn.tta(dl=dl, n=n)[0] if tta else learn.get_preds(dl=dl)[0]
@@ -155,9 +155,9 @@ def _read_resized(photo, img_mode, size):
 
 def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_workers=8) -> pd.DataFrame:
     "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file or a `Learner`"
-    if not _is_int(k) or k < 1: raise LeavesArgumentError(f"k={k!r}: expected a whole number of at least 1")
-    if not _is_int(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of at least 1")
-    if tta and (not _is_int(n) or n < 1): raise LeavesArgumentError(f"n={n!r}: expected at least 1 TTA pass")
+    if not is_whole(k) or k < 1: raise LeavesArgumentError(f"k={k!r}: expected a whole number of at least 1")
+    if not is_whole(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of at least 1")
+    if tta and (not is_whole(n) or n < 1): raise LeavesArgumentError(f"n={n!r}: expected at least 1 TTA pass")
     found = find_photos(photos)
     learn = model if isinstance(model, Learner) else load_leaves_learner(model, bs=bs)
     r = getattr(learn, 'leaves_recipe', {})

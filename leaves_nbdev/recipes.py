@@ -63,6 +63,7 @@ def _seconds_to(elapsed, accuracy, target):
     return round(hit[0], 1) if hit else None
 
 # %% ../nbs/10_recipes.ipynb #849b7502
+@delegates(fit_leaves)
 def fit_recipe(path, recipe='default', quick=False, out='leaves_out', seed=42, target=0.995, **overrides) -> dict:
     "Train `recipe` on the folder `path`, predict its test set (with the model it keeps) and write a submission; return the run's figures"
     if recipe not in RECIPES: raise ValueError(f"recipe={recipe!r}: expected one of {list(RECIPES)}")

@@ -6,7 +6,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/record.html.md"""
 
 # %% ../nbs/04_record.ipynb #d1ab7b5c
 from __future__ import annotations
-import sqlite3, io, json, time, uuid, socket, subprocess, sys, os, datetime, warnings
+import sqlite3, functools, io, json, time, uuid, socket, subprocess, sys, os, datetime, warnings
 try: import fcntl
 except ImportError: fcntl = None  # Windows: output folders are not locked
 from contextlib import contextmanager
@@ -48,6 +48,7 @@ def _command():
     prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else 'python'
     return ' '.join([prog] + sys.argv[1:]) if prog.startswith('leaves-') else f'{prog} (Python call; see params)'
 
+@functools.lru_cache(maxsize=None)
 def _git_commit():
     try: return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, timeout=5).stdout.strip() or None
     except Exception: return None
@@ -86,11 +87,14 @@ def process_identity(pid=None) -> str|None:
     except (OSError, IndexError): return None
 
 def _pid_alive(pid, identity) -> bool:
-    "Whether process `pid` still runs and is the one recorded (`identity`: a reused number is another process)"
+    "Whether process `pid` still runs and is the one recorded (`identity`: a reused number is another process); a zombie is not running"
     try: os.kill(int(pid), 0)
     except ProcessLookupError: return False
     except PermissionError: pass  # another user's process: alive
     except (TypeError, ValueError, OverflowError): return False
+    try:
+        if Path(f'/proc/{int(pid)}/stat').read_text().rsplit(')', 1)[1].split()[0] == 'Z': return False  # killed, not yet reaped
+    except (OSError, IndexError): pass
     now = process_identity(int(pid))
     return identity is None or now is None or now == identity
 
@@ -117,7 +121,7 @@ class _Run:
     def beat(self, epoch, seconds=None, valid_accuracy=None):
         "The run is alive after `epoch` (which took `seconds`; the best accuracy so far `valid_accuracy`): its row says so"
         l = self.live
-        l.update(heartbeat=datetime.datetime.now().isoformat(timespec='seconds'), last_epoch=int(epoch),
+        l.update(heartbeat=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'), last_epoch=int(epoch),  # UTC: hosts differ
                  epoch_s_max=max(l['epoch_s_max'] or 0., seconds or 0.) or None)
         if valid_accuracy is not None: self.valid_accuracy = float(valid_accuracy)
         self._write()

@@ -8,9 +8,9 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/train.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
-import copy, gzip, inspect, json, os, shutil, sys, time, tempfile, warnings, contextlib
+import copy, inspect, json, os, shutil, sys, time, warnings, contextlib
 from .data import (leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, LeavesDataError, LeavesArgumentError,
-                               LeavesWarning, check_free_space, _bars_wanted, _is_int)
+                               LeavesWarning, check_free_space, disk_full, bars_wanted, is_whole)
 from .budget import parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, fmt_duration, precision_autocast
 from .models import leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model, model_file_bytes
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
@@ -29,17 +29,19 @@ class SaveBestLeavesModel(TrackerCallback):
         self.keep_last = monitor is None
         super().__init__(monitor='train_loss' if self.keep_last else monitor, reset_on_fit=reset_on_fit)
         self.fname, self.snapshot_epochs, self.snapshot_fmt = Path(fname), set(snapshot_epochs), snapshot_fmt
-        self.best_epoch, self.snapshots, self.n_epochs = None, [], 0
+        self.best_epoch, self.saved_best, self.snapshots, self.n_epochs = None, None, [], 0
 
     def after_epoch(self):
-        "Epochs are counted across fits (a frozen phase, then SGDR), as in `history.csv`"
+        "Epochs are counted across fits (a frozen phase, then SGDR), as in `history.csv`; `best_epoch` and `saved_best` say what the file holds"
         if not self.keep_last: super().after_epoch()
         epoch, self.n_epochs = self.n_epochs, self.n_epochs + 1
-        if self.keep_last or self.new_best: self.best_epoch = epoch
-        if rank_distrib() != 0: return  # under Accelerate, one process writes
-        if self.keep_last or self.new_best: save_leaves_model(self.learn, self.fname)
-        if epoch in self.snapshot_epochs:
-            self.snapshots.append(save_leaves_model(self.learn, self.fname.parent/self.snapshot_fmt.format(epoch)))
+        improved = self.keep_last or self.new_best
+        if rank_distrib() == 0:  # under Accelerate, one process writes
+            if improved: save_leaves_model(self.learn, self.fname)
+            if epoch in self.snapshot_epochs:
+                self.snapshots.append(save_leaves_model(self.learn, self.fname.parent/self.snapshot_fmt.format(epoch)))
+        # only once the file is written: a run stopped during the write still names the model the file holds
+        if improved: self.best_epoch, self.saved_best = epoch, None if self.keep_last else float(self.best)
 
     def after_fit(self):
         distrib_barrier()  # under Accelerate, the first process has finished writing
@@ -65,7 +67,8 @@ class LeavesHistory(Callback):
         self.fname.parent.mkdir(parents=True, exist_ok=True)
         df = pd.DataFrame(self.rows)
         if kept_epoch is not None: df['kept'] = df.epoch.eq(kept_epoch)
-        df.to_csv(self.fname, index=False)
+        try: df.to_csv(self.fname, index=False)
+        except OSError as e: raise disk_full(e, self.fname) from None
 
 # %% ../nbs/05_train.ipynb #0f1b45a0
 def plot_history(history, fname=None, show=True):
@@ -229,7 +232,7 @@ def check_fit_args(**kwargs) -> AttrDict:
 
 def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd, label_smoothing, mixup, cutmix, pretrained,
                     weights, head, aug, img_mode, freeze_epochs, valid_pct, splits, suggest, precision, channels_last, cache,
-                    lr_find_iters, final_size, final_epochs, budget, plan, **kwargs):
+                    lr_find_iters, final_size, final_epochs, budget, plan, snapshots, **kwargs):
     def need(ok, name, value, what):
         if not ok: raise LeavesArgumentError(f"{name}={value!r}: {what}")
     check_data_args(size, bs, valid_pct, aug, img_mode)
@@ -246,12 +249,12 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
     need(opt in ('sgd', 'adam'), 'opt', opt, "expected 'sgd' or 'adam'")
     need(suggest == 'auto' or suggest in LR_SUGGESTIONS, 'suggest', suggest, f"expected 'auto' or one of {list(LR_SUGGESTIONS)}")
     need(channels_last in (True, False, 'auto'), 'channels_last', channels_last, "expected True, False or 'auto'")
-    need(lr_find_iters is None or (_is_int(lr_find_iters) and lr_find_iters >= 6), 'lr_find_iters', lr_find_iters, 'expected None or a whole number >= 6')
+    need(lr_find_iters is None or (is_whole(lr_find_iters) and lr_find_iters >= 6), 'lr_find_iters', lr_find_iters, 'expected None or a whole number >= 6')
     need(cache in (True, False, 'auto') or isinstance(cache, (str, Path)), 'cache', cache, "expected True, False, 'auto' or a cache folder")
     if precision != 'auto': _precision(precision, warn=False)  # 'auto' is always valid, and resolving it asks the GPU
-    need(final_size is None or (_is_int(final_size) and final_size > size), 'final_size', final_size,
+    need(final_size is None or (is_whole(final_size) and final_size > size), 'final_size', final_size,
          f'expected None or a whole number of pixels larger than size={size} (progressive resizing)')
-    need(_is_int(final_epochs) and final_epochs >= 0, 'final_epochs', final_epochs, 'expected a whole number >= 0')
+    need(is_whole(final_epochs) and final_epochs >= 0, 'final_epochs', final_epochs, 'expected a whole number >= 0')
     need(not (final_epochs and final_size is None), 'final_epochs', final_epochs, 'needs a final_size to train at')
     need(final_size is None or final_epochs or budget is not None, 'final_size', final_size, 'needs final_epochs >= 1 to train at it')
     if budget is not None:
@@ -259,6 +262,7 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
         need(lr is None, 'lr', lr, 'a budget plans its own lr_find; give the budget or the learning rate, not both')
         need(final_size is None and not final_epochs, 'final_size', final_size, "a budget chooses the final size itself ('size' is the largest it may use)")
         need(size >= 64, 'size', size, 'a budget needs room to plan: the largest size it may use must be at least 64 px')
+        need(not snapshots, 'snapshots', snapshots, 'a budget re-plans its cycles as it runs; snapshots need a schedule given')
         # each process would measure, and so plan, on its own: their schedules could differ and leave one waiting
         need(num_distrib() <= 1, 'budget', budget, f'plans the run of one process; with {num_distrib()} processes give the schedule (n_cycles, final_size...)')
     if splits is not None:
@@ -340,13 +344,16 @@ class _BatchTimer(Callback):
     "Time `n` training and `n` validation batches, the loader's time included, after `n_warmup` of each; then end the fit"
     order = 100
     def __init__(self, n, n_warmup): self.n, self.n_warmup, self.times = n, n_warmup, {True: [], False: []}
-    def before_train(self): self.count, self.t = 0, time.perf_counter()
+    def before_train(self): self.t = time.perf_counter()
     before_validate = before_train
     def after_batch(self):
-        now = time.perf_counter()
-        if self.count >= self.n_warmup: self.times[self.training].append(now - self.t)
-        self.count, self.t = self.count + 1, now
-        if self.count >= self.n + self.n_warmup: raise CancelTrainException() if self.training else CancelValidException()
+        now, ts = time.perf_counter(), self.times[self.training]
+        ts.append(now - self.t); self.t = now
+        if len(ts) >= self.n + self.n_warmup: raise CancelTrainException() if self.training else CancelValidException()
+    def per_batch(self, training):
+        "The median seconds of a batch: after the warm-up, or of every batch when a loader has no more than the warm-up"
+        ts = self.times[training]
+        return float(np.median(ts[self.n_warmup:] or ts)) if ts else 0.
     def after_epoch(self): raise CancelFitException()
 
 @patch
@@ -360,13 +367,13 @@ def epoch_seconds(self:Learner, size, bs=None, n_batches=3, n_warmup=2) -> float
     probe.unfreeze()
     timer = _BatchTimer(n_batches, n_warmup)
     with probe.no_bar(), probe.no_logging(): probe.fit(1, 1e-6, cbs=timer)
-    per_batch = [float(np.median(timer.times[k])) if timer.times[k] else 0. for k in (True, False)]
+    per_batch = [timer.per_batch(k) for k in (True, False)]
     return per_batch[0]*len(dls.train) + per_batch[1]*len(dls.valid) + .3  # + saving the model and the history
 
 
 # %% ../nbs/05_train.ipynb #dcb9670e
 SCHEDULE_KEYS = ('size', 'bs', 'lr', 'lr_find_iters', 'precision', 'channels_last', 'freeze_epochs', 'n_cycles', 'cycle_len', 'cycle_mult',
-                 'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n')
+                 'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n', 'cut')  # cut: {phase: epochs run} of a phase a budget stopped
 
 def read_schedule(plan) -> dict:
     "The schedule (`SCHEDULE_KEYS`) of `plan`: a dict, or the `plan.json` a run wrote"
@@ -376,9 +383,9 @@ def read_schedule(plan) -> dict:
         if not Path(plan).is_file(): raise LeavesDataError(f"plan file {name} not found")
         try: d = json.loads(Path(plan).read_text())
         except (ValueError, UnicodeDecodeError) as e: raise LeavesDataError(f"{name}: not a JSON plan ({e})") from None
-    missing = [k for k in SCHEDULE_KEYS if k not in d] if isinstance(d, dict) else list(SCHEDULE_KEYS)
+    missing = [k for k in SCHEDULE_KEYS[:-1] if k not in d] if isinstance(d, dict) else list(SCHEDULE_KEYS)
     if missing: raise LeavesDataError(f"{name}: not a plan leaves_nbdev wrote (no {', '.join(missing)})")
-    return {k: d[k] for k in SCHEDULE_KEYS}
+    return {k: d.get(k) for k in SCHEDULE_KEYS}
 
 def _start(a) -> dict:
     "The size and batch size training starts at (a plan file's own, or 64 px at most under a budget: `size` is the largest it may use), and the image cache"
@@ -392,14 +399,14 @@ def _schedule(learn, a, start, first) -> dict:
     frozen, cl = learn.leaves_arch['pretrained'] and a.freeze_epochs > 0, a.channels_last
     if a.budget is None:
         precision = _precision(a.precision)
-        return dict(size=a.size, bs=a.bs, lr=a.lr, lr_find_iters=a.lr_find_iters, precision=precision, freeze_epochs=a.freeze_epochs if frozen else 0,
+        return dict(cut=None, size=a.size, bs=a.bs, lr=a.lr, lr_find_iters=a.lr_find_iters, precision=precision, freeze_epochs=a.freeze_epochs if frozen else 0,
                     channels_last=cl is True or (cl == 'auto' and precision != 'fp32'), n_cycles=a.n_cycles, cycle_len=a.cycle_len,
                     cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, tta_n=None)
     plan = plan_fit(learn, a.path, a.budget, start, a.size, a.bs, _budget_precisions(a.precision), a.freeze_epochs if frozen else 0,
                     learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode)
     if first: print(describe_plan(plan), flush=True)
     # channels-last under a budget: measured 1.3-1.4x faster in fp32 on a CPU too
-    return dict(plan, bs=a.bs, lr=None, channels_last=cl in (True, 'auto'), restart_epochs=0)
+    return dict(plan, bs=a.bs, lr=None, channels_last=cl in (True, 'auto'), restart_epochs=0, cut=None)
 
 def _keepers(learn, s, out, snapshots, bars):
     "Set `learn` up for the schedule `s` (precision, channels-last, unfrozen when nothing trains frozen) and make its savers: the best model and the history"
@@ -408,7 +415,7 @@ def _keepers(learn, s, out, snapshots, bars):
     # fastai builds a pretrained learner frozen; without a frozen phase the whole model trains from the first epoch, so it
     # is unfrozen now, before lr_find sweeps it
     if not s['freeze_epochs']: learn.unfreeze()
-    if not _bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
+    if not bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
     ends = [e + s['freeze_epochs'] for e in _sgdr_cycle_ends(s['n_cycles'], s['cycle_len'], s['cycle_mult'])] if snapshots else ()
     if rank_distrib() == 0:  # before lr_find: a full disk found after twenty minutes costs twenty minutes
         check_free_space(out, model_file_bytes(learn.model)*(2 + len(ends)), 'the model file (each new one written before the last goes)'
@@ -417,7 +424,7 @@ def _keepers(learn, s, out, snapshots, bars):
     if not has_valid and rank_distrib() == 0:
         print(f"no validation split (valid_pct=0): training on all {len(learn.dls.split[0])} rows and keeping the last epoch's model", flush=True)
     return (SaveBestLeavesModel(out/'model.pt.gz', monitor='accuracy' if has_valid else None, snapshot_epochs=ends),
-            LeavesHistory(out/'history.csv', lines=not _bars_wanted(bars)))
+            LeavesHistory(out/'history.csv', lines=not bars_wanted(bars)))
 
 def _lr_find(learn, suggest, out, n_iter, show, first):
     "The learning rate `lr_find` chooses (`suggest`), its plot saved; with several processes, the first sweeps alone (the others get its rate from `_from_first_process`)"
@@ -430,21 +437,31 @@ def _lr_find(learn, suggest, out, n_iter, show, first):
 
 
 # %% ../nbs/05_train.ipynb #31636e14
+class _StopAfter(Callback):
+    "End a fit after `n` epochs: a phase replayed from a plan whose budget stopped it there"
+    order = TrackerCallback.order + 2
+    def __init__(self, n): self.n = n
+    def after_epoch(self):
+        if self.epoch + 1 >= self.n: raise CancelFitException()
+
 def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller=None):
     "Train `learn` from `lr` through `schedule`: the frozen epochs, the SGDR cycles, a warm restart, the final size; a budget's `controller` re-plans the phases still to come"
     s, running = schedule, lambda: not (controller and controller.stopped)
-    def phase(name): learn.leaves_phase = name; learn.leaves_trainable[name] = _trainable(learn)
+    def phase(name):
+        "Start the phase `name`: its callbacks (a replayed phase its budget cut stops where it stopped)"
+        learn.leaves_phase, learn.leaves_trainable[name], cut = name, _trainable(learn), (s.get('cut') or {}).get(name)
+        return L(cbs) + L(_StopAfter(cut) if cut else None)
     learn.leaves_trainable, lr_max = {}, lr
-    if s['freeze_epochs']:
-        phase('frozen'); lr_max = learn.fit_frozen(s['freeze_epochs'], lr, mom=mom, cbs=cbs)
+    if s['freeze_epochs']: lr_max = learn.fit_frozen(s['freeze_epochs'], lr, mom=mom, cbs=phase('frozen'))
     if controller: controller.plan_small(learn)  # the whole model trains from here: its real speed sets the rest
-    phase('sgdr' if s['freeze_epochs'] else 'train')
-    if running(): learn.fit_sgdr_any_mult(s['n_cycles'], s['cycle_len'], lr_max=lr_max, cycle_mult=s['cycle_mult'], cbs=cbs, mom=mom)
+    if s['cycle_len'] and running():
+        learn.fit_sgdr_any_mult(s['n_cycles'], s['cycle_len'], lr_max=lr_max, cycle_mult=s['cycle_mult'], mom=mom,
+                                cbs=phase('sgdr' if s['freeze_epochs'] else 'train'))
     if controller: controller.plan_final(learn)
     if s.get('restart_epochs') and running():  # time for no final size: one more cycle, a warm restart, at this size
-        phase('restart'); learn.fit_sgdr_any_mult(1, s['restart_epochs'], lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom)
+        learn.fit_sgdr_any_mult(1, s['restart_epochs'], lr_max=lr_max, cycle_mult=1, cbs=phase('restart'), mom=mom)
     if s['final_size'] and s['final_epochs'] and running():
-        phase(f"final {s['final_size']}px"); learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, cbs=cbs)
+        learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, cbs=phase(f"final {s['final_size']}px"))
     if controller: controller.plan_tta(learn.leaves_recipe['size'])
     return learn
 
@@ -456,19 +473,17 @@ class TrainingInterrupted(KeyboardInterrupt):
 class _Heartbeat(Callback):
     "After each epoch, the record's row says the run is alive: the epoch, its seconds, the best accuracy so far"
     order = SaveBestLeavesModel.order + 1
-    def __init__(self, record_run, saver): self.record_run, self.saver = record_run, saver  # (`Callback.run` is fastai's own)
+    def __init__(self, record_run, saver): store_attr()  # (not `run`: that is fastai's own `Callback.run`)
     def before_epoch(self): self.t0 = time.time()
-    def after_epoch(self):
-        best = float(self.saver.best) if self.saver.monitor == 'accuracy' and self.saver.best_epoch is not None else None
-        self.record_run.beat(self.saver.n_epochs - 1, time.time() - self.t0, best)
+    def after_epoch(self): self.record_run.beat(self.saver.n_epochs - 1, time.time() - self.t0, self.saver.saved_best)
 
 def _interrupted(saver, history, run, first) -> TrainingInterrupted:
     "What an interrupted run kept: the history written (its kept epoch marked), the record's row filled, and the one-line message"
     n, kept = len(history.rows), saver.best_epoch
     if first and n: history.write(kept_epoch=kept)
     if kept is None: return TrainingInterrupted(f"interrupted after {n} epoch{'s'*(n != 1)}: no model was saved")
-    acc = f", validation accuracy {float(saver.best):.4f}" if saver.monitor == 'accuracy' else ''
-    run.valid_accuracy = float(saver.best) if saver.monitor == 'accuracy' else None
+    acc = f", validation accuracy {saver.saved_best:.4f}" if saver.saved_best is not None else ''
+    run.valid_accuracy = saver.saved_best
     run.last_valid_accuracy, run.files = history.rows[-1].get('accuracy'), [saver.fname, history.fname] + saver.snapshots
     return TrainingInterrupted(f"interrupted after {n} epoch{'s'*(n != 1)}: the best model so far (epoch {kept}{acc}) is in {saver.fname}")
 
@@ -482,7 +497,8 @@ def _results(learn, run, history, saver, controller, s, first, show, out, **kwar
     if first:
         history.write(kept_epoch=saver.best_epoch)
         plot_history(out/'history.csv', out/'training_curves.png', show=show)
-        (out/'plan.json').write_text(json.dumps(s, indent=1, default=str))  # `fit_leaves(plan=...)`, `--plan`: the same schedule again
+        try: (out/'plan.json').write_text(json.dumps(s, indent=1, default=str))  # `fit_leaves(plan=...)`, `--plan`: the same schedule again
+        except OSError as e: raise disk_full(e, out/'plan.json') from None
         files += [out/'training_curves.png', out/'plan.json'] + [out/'lr_find.png']*(out/'lr_find.png').exists()
         if controller:
             print(f"budget {fmt_duration(s['budget'])}: training done after {fmt_duration(controller.clock() - controller.start)}; "
@@ -490,7 +506,7 @@ def _results(learn, run, history, saver, controller, s, first, show, out, **kwar
     run.valid_accuracy, run.last_valid_accuracy, run.files = best, last, files
     return dict(valid_accuracy=best, last_valid_accuracy=last, best_epoch=saver.best_epoch, last_epoch=len(h) - 1,
                 kept='best' if has_valid else 'last', model=out/'model.pt.gz', snapshots=saver.snapshots, files=files,
-                splits=learn.dls.split, size=learn.leaves_recipe['size'], budget_stopped=(controller.stopped or controller.cut) if controller else None,
+                splits=learn.dls.split, size=learn.leaves_recipe['size'], budget_stopped=controller.stopped if controller else None,
                 plan=s if controller else None, schedule={k: s[k] for k in SCHEDULE_KEYS}, **kwargs)
 
 
@@ -555,7 +571,7 @@ def fit_leaves(
         controller = BudgetController(s, start) if budget is not None else None
         saver, history = _keepers(learn, s, out, snapshots, bars)
         t_lr = time.time()
-        with learn.no_bar() if not _bars_wanted(bars) else contextlib.nullcontext():
+        with learn.no_bar() if not bars_wanted(bars) else contextlib.nullcontext():
             try:
                 lr = s['lr'] = s['lr'] or _lr_find(learn, suggest, out, s['lr_find_iters'], show, first)
                 t_lr = time.time() - t_lr
