@@ -231,10 +231,11 @@ def after_validate(self:BudgetController):
 
 @patch
 def after_epoch(self:BudgetController):
-    "The guard: stop the phase, its epoch's model saved, when the next epoch (as long as this one) would leave no time for TTA"
+    "The guard: stop the phase, its epoch's model saved, when the next epoch (as long as this one) would leave no time to predict"
     size, dt = self.learn.leaves_recipe['size'], self.clock() - self.t0
     self.ran.append(dict(phase=self.learn.leaves_phase, size=size, seconds=round(dt, 2)))
-    if self.clock() + dt > self.end - self._tta_s(size) and self.epoch < self.n_epoch - 1:
+    # one plain prediction pass is all it must leave: TTA's extra passes give way to an epoch that finishes its cosine
+    if self.clock() + dt > self.end - self.pass_s[size] and self.epoch < self.n_epoch - 1:
         self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
         self.plan['cut'] = {self.learn.leaves_phase: self.epoch + 1}  # what ran, for the plan file: a replay stops there too
         self._say(self.stopped)
@@ -287,7 +288,7 @@ def plan_final(self:BudgetController, learn):
     # overruns is cut before it anneals (epochs that ran faster than timed leave less than an epoch unused)
     if ran: self.drift, self.small_ran = max(1., ran[-1]/self.timed[small]), ran[-1]
     for size in sorted((s for s in p['epoch_seconds'] if small < s <= (p['final_size'] or 0)), reverse=True):
-        n_final = int(self._left(size)//self._epoch_s(size))
+        n_final = int((self._left(size) - 2.)//self._epoch_s(size))  # 2 s: the new loaders
         if n_final >= p['min_final_epochs']: return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final)
     restart = int(self._left(small)//self._epoch_s(small))
     self._set('at the pace the run keeps, no final size fits', final_size=None, final_epochs=0, restart_epochs=max(restart, 0))
