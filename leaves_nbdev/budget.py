@@ -284,9 +284,9 @@ def plan_final(self:BudgetController, learn):
     p, small = self.plan, self.plan['size']
     if self.stopped: return p.update(final_size=None, final_epochs=0, restart_epochs=0)  # the plan file says what ran
     ran = [r['seconds'] for r in self.ran if r['size'] == small and r['phase'] != 'frozen']
-    # the pace now: a machine that slowed down since the timing; never faster than timed, since a final cosine that
-    # overruns is cut before it anneals (epochs that ran faster than timed leave less than an epoch unused)
-    if ran: self.drift, self.small_ran = max(1., ran[-1]/self.timed[small]), ran[-1]
+    # a machine that slowed down since the timing: its last small-size epoch against its first ones (timing itself reads a
+    # little high or low, and not by the same factor at every size, so the final size's timing is otherwise taken as it is)
+    if ran: self.drift, self.small_ran = max(1., ran[-1]/float(np.median(ran[:3]))), ran[-1]
     for size in sorted((s for s in p['epoch_seconds'] if small < s <= (p['final_size'] or 0)), reverse=True):
         n_final = int((self._left(size) - 2.)//self._epoch_s(size))  # 2 s: the new loaders
         if n_final >= p['min_final_epochs']: return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final)
