@@ -214,8 +214,9 @@ class BudgetController(Callback):
         if size == self.plan['size'] and self.small_ran: return self.small_ran
         return self.timed[size]*self.drift if size in self.timed else self.plan['epoch_seconds'][size]*self.ratio
     def _left(self, size):
-        "Seconds left for training if it ends at `size`: TTA there and, for a size not built yet, its cache"
-        return self.end - self.clock() - self._tta_s(size) - (0 if size in self.timed else self.plan['cache_seconds'][size])
+        "Seconds left for training if it ends at `size`: TTA there, a larger size's new loaders (2 s) and, for a size not built yet, its cache"
+        setup = 0. if size == self.plan['size'] else 2. + (0. if size in self.timed else self.plan['cache_seconds'][size])
+        return self.end - self.clock() - self._tta_s(size) - setup
 
 
 # %% ../nbs/11_budget.ipynb #b4c12b1b
@@ -288,7 +289,7 @@ def plan_final(self:BudgetController, learn):
     # little high or low, and not by the same factor at every size, so the final size's timing is otherwise taken as it is)
     if ran: self.drift, self.small_ran = max(1., ran[-1]/float(np.median(ran[:3]))), ran[-1]
     for size in sorted((s for s in p['epoch_seconds'] if small < s <= (p['final_size'] or 0)), reverse=True):
-        n_final = int((self._left(size) - 2.)//self._epoch_s(size))  # 2 s: the new loaders
+        n_final = int(self._left(size)//self._epoch_s(size))
         if n_final >= p['min_final_epochs']: return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final)
     restart = int(self._left(small)//self._epoch_s(small))
     self._set('at the pace the run keeps, no final size fits', final_size=None, final_epochs=0, restart_epochs=max(restart, 0))
