@@ -55,10 +55,12 @@ def cli_errors(func):
     def _f(*args, **kwargs):
         cli = _console_script()
         with warnings.catch_warnings() if cli else contextlib.nullcontext():
-            debug, term = not cli or os.environ.get('LEAVES_DEBUG'), None
+            debug, term, intr = not cli or os.environ.get('LEAVES_DEBUG'), None, None
             if not debug:
                 warnings.showwarning = _one_line(warnings.showwarning)
                 term = signal.signal(signal.SIGTERM, _terminate)
+                # Ctrl-C stops a tool even where its parent ignored SIGINT (`&` in a script, some job runners)
+                intr = signal.signal(signal.SIGINT, signal.default_int_handler)
             try: return func(*args, **kwargs)
             except (LeavesError, RunFolderBusy) as e:
                 if debug: raise
@@ -71,7 +73,7 @@ def cli_errors(func):
                 if rank_distrib() == 0: print(' '.join(str(e).split()) or 'interrupted', file=sys.stderr, flush=True)
                 sys.exit(143 if terminated else 130)  # the shell's codes for a process ended by SIGTERM and by SIGINT
             finally:
-                if term is not None: signal.signal(signal.SIGTERM, term)
+                if term is not None: signal.signal(signal.SIGTERM, term); signal.signal(signal.SIGINT, intr)
     return _f
 
 def _pretrained(s):
