@@ -381,12 +381,12 @@ def clear_image_cache(cache_dir=None) -> pd.DataFrame:
 
 # %% ../nbs/00_data.ipynb #5f978324
 def leaves_augmentations(aug='fastai', size=224):
-    "Batch transforms for `aug`: 'fastai' (`aug_transforms`), 'seed' (flip, rotate 5, lighting/contrast/saturation), or None"
+    "Batch transforms for `aug`: 'fastai' (`aug_transforms`), 'dihedral' (also vertical flips), 'seed' (flip, rotate 5, lighting/contrast/saturation), or None"
     if aug is None or aug == 'none': return []
-    if aug == 'fastai': return aug_transforms(size=None)
+    if aug in ('fastai', 'dihedral'): return aug_transforms(size=None, flip_vert=aug == 'dihedral')
     if aug == 'seed': return [Flip(p=0.5), Rotate(max_deg=5, p=1.), Brightness(max_lighting=0.3, p=1.),
                               Contrast(max_lighting=0.3, p=1.), Saturation(max_lighting=0.2, p=1.)]
-    raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'seed' or None ('none')")
+    raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'dihedral', 'seed' or None ('none')")
 
 # %% ../nbs/00_data.ipynb #b56db158
 def leaves_datablock(path, size=224, aug='fastai', splitter=None, vocab=None, img_mode='RGB', extra_batch_tfms=None, get_x=None):
@@ -443,7 +443,7 @@ def check_data_args(size=224, bs=64, valid_pct=0.2, aug='fastai', img_mode='RGB'
     if not is_whole(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of images, at least 1")
     if isinstance(valid_pct, (bool, np.bool_)) or not isinstance(valid_pct, (int, float, np.integer, np.floating)) or not 0 <= valid_pct < 1:
         raise LeavesArgumentError(f"valid_pct={valid_pct!r}: expected a fraction from 0 (no validation set) up to, not including, 1")
-    if aug not in ('fastai', 'seed', None, 'none'): raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'seed' or None ('none')")
+    if aug not in ('fastai', 'dihedral', 'seed', None, 'none'): raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'dihedral', 'seed' or None ('none')")
     if img_mode not in ('RGB', 'L'): raise LeavesArgumentError(f"img_mode={img_mode!r}: expected 'RGB' or 'L' (grayscale)")
 
 # %% ../nbs/00_data.ipynb #4605ceae

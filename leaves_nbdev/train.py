@@ -530,7 +530,7 @@ def fit_leaves(
     pretrained='auto',       # ImageNet weights: True, False, or 'auto' (where they can be had, else from scratch, with a warning)
     weights=None,            # a local ImageNet weights file for `arch`
     head='fastai',           # classifier head: 'fastai', or the seed's ('seed')
-    aug='fastai',            # augmentation: 'fastai' (`aug_transforms`), 'seed', or None ('none')
+    aug='fastai',            # augmentation: 'fastai' (`aug_transforms`), 'dihedral' (also vertical flips), 'seed', or None ('none')
     normalize=True,          # normalise inputs with the pretrained model's statistics
     img_mode='RGB',          # 'RGB', or 'L' for grayscale
     freeze_epochs=1,         # epochs training the new head alone (pretrained models; 0: the whole model from the start)

@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Which levers win a six-minute leafsnap53 run? Each against the default, 3 seeds each, on one fixed schedule.
+
+Every training lever trains exactly the schedule a closed-loop `--budget 6m` run planned and ran on this machine
+(`--plan`, default `bench/levers_plan_6m.json`: bf16, `lr_find` 100 iterations, 1 frozen + 7 epochs at 64 px, 6 at
+160 px), so that a lever is compared with the default on the same epochs, and the noise of a timing-driven plan (or of
+other work on the same cores) stays out of the accuracy. A lever that costs time per epoch would buy fewer epochs under a
+real budget: the script prints each run's training seconds beside it.
+
+The prediction levers reuse the default's saved models (no retraining): fastai's TTA (4 augmented passes and the plain
+one, what `leaves-train` predicts the test set with), a flip-only TTA (the plain pass and its mirror image), and
+predicting at the trained size + 32 px, plain and with fastai's TTA.
+
+    python bench/levers.py                                       # every lever, seeds 0, 1, 2 (about 80 minutes on 2 cores)
+    python bench/levers.py --levers default,dihedral --seeds 0   # some of them
+    python bench/levers.py --table                               # the table from the runs already recorded
+
+Each run appends one JSON line to `OUT/levers.jsonl` as it ends, and a run already there is not run again: the study can
+be stopped and resumed. Validation accuracy is on each seed's own 20% split (`valid_pct=0.2`, split by the seed); the
+ranking metric is the last epoch's (chosen on nothing), the kept epoch's (chosen on those same rows) and TTA beside it.
+A lever enters the budget's plan only if its mean gain over the default, paired by seed, exceeds the spread (the standard
+deviation of the paired gains).
+"""
+import json, re, time, warnings
+from pathlib import Path
+import numpy as np, pandas as pd, torch
+from fastcore.script import call_parse, store_true
+from fastai.vision.all import Callback, accuracy
+from timm.utils import ModelEmaV3
+
+class WeightEMA(Callback):
+    "Train the raw weights, validate and keep their exponential moving average (timm's `ModelEmaV3`), across every phase"
+    order = 55  # before the model saver (a TrackerCallback, order 60), which then saves the averaged weights
+    def __init__(self, decay=0.99): self.decay, self.ema, self.raw = decay, None, None
+    def before_fit(self):
+        if self.ema is None: self.ema = ModelEmaV3(self.learn.model, decay=self.decay)
+    def before_train(self):
+        if self.raw is not None: self.learn.model.load_state_dict(self.raw); self.raw = None
+    def after_step(self): self.ema.update(self.learn.model)
+    def before_validate(self):
+        self.raw = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+        self.learn.model.load_state_dict(self.ema.module.state_dict())
+
+LEVERS = {  # the arguments each lever gives `fit_leaves`; 'ema' adds the callback above
+    'default': {},
+    'dihedral': dict(aug='dihedral'),    # all eight flips and quarter turns: a leaf has no up
+    'ema 0.99': 'ema',
+    'cutmix 1.0': dict(cutmix=1.0),       # fastai's default alpha
+    'mixup 0.4': dict(mixup=0.4),         # fastai's default alpha
+    'no label smoothing': dict(label_smoothing=0.),
+}
+
+def cpu_model() -> str:
+    try: return re.search(r'^model name\s*:\s*(.*)$', Path('/proc/cpuinfo').read_text(), re.M).group(1).strip()
+    except (OSError, AttributeError): return 'unknown CPU'
+
+def flip_tta_accuracy(learn, dl):
+    "Accuracy of the mean of the plain and the mirrored pass's probabilities"
+    learn.model.eval(); ps, ys = [], []
+    with torch.no_grad():
+        for xb, yb in dl: ps.append((learn.model(xb).softmax(1) + learn.model(xb.flip(-1)).softmax(1))/2); ys.append(yb)
+    return float(accuracy(torch.cat(ps), torch.cat(ys)))
+
+def prediction_levers(learn):
+    "The prediction levers on a trained learner: fastai TTA, flip TTA, and plain and TTA at the trained size + 32 px"
+    with learn.no_bar(), learn.no_logging():
+        res = dict(tta=float(accuracy(*learn.tta(dl=learn.dls.valid))), flip_tta=flip_tta_accuracy(learn, learn.dls.valid))
+        big = learn.dls_at(learn.leaves_recipe['size'] + 32).valid  # the same split and normalisation, 32 px larger
+        res.update(plus32=float(accuracy(*learn.get_preds(dl=big))), plus32_tta=float(accuracy(*learn.tta(dl=big))))
+    return res
+
+def table(runs:pd.DataFrame) -> pd.DataFrame:
+    "One row per lever: mean ± std over seeds, and the mean paired gain over the default (same seed) ± its std"
+    cols = [c for c in ('last', 'kept', 'tta', 'flip_tta', 'plus32', 'plus32_tta') if c in runs]
+    base = runs[runs.lever == 'default'].set_index('seed')
+    rows = []
+    for lever, g in runs.groupby('lever', sort=False):
+        row = dict(lever=lever, seeds=len(g))
+        for c in cols:
+            if g[c].notna().any(): row[c] = f"{g[c].mean():.4f} ± {g[c].std(ddof=1):.4f}" if len(g) > 1 else f"{g[c].mean():.4f}"
+        d = g.set_index('seed')['last'] - base['last'].reindex(g.seed).values
+        if lever != 'default' and d.notna().any():
+            row['gain_last'] = f"{d.mean():+.4f} ± {d.std(ddof=1):.4f}" if d.notna().sum() > 1 else f"{d.mean():+.4f}"
+            row['beats_spread'] = bool(d.notna().sum() > 1 and d.mean() > d.std(ddof=1))
+        row['train_s'] = round(g.train_s.mean(), 1)
+        rows.append(row)
+    return pd.DataFrame(rows).fillna('-')
+
+@call_parse
+def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
+         plan:str='bench/levers_plan_6m.json',       # the schedule every run trains (a run's plan.json)
+         levers:str=None,                            # comma-separated lever names (default: all)
+         seeds:str='0,1,2',                          # seeds: each gives its own split, initialisation and order
+         out:str='bench/_results/levers',            # run folders and levers.jsonl
+         table_only:store_true=False):               # only print the table of the runs recorded in OUT
+    "Train each lever on the fixed schedule for each seed, then print the lever table"
+    warnings.simplefilter('ignore')
+    out = Path(out); out.mkdir(parents=True, exist_ok=True); log = out/'levers.jsonl'
+    done = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+    names = levers.split(',') if levers else list(LEVERS)
+    unknown = [n for n in names if n not in LEVERS]
+    if unknown: raise SystemExit(f"error: unknown lever(s) {unknown}: expected some of {list(LEVERS)}")
+    if not table_only:
+        from leaves_nbdev.train import fit_leaves
+        for name in names:
+            for seed in map(int, seeds.split(',')):
+                if any(d['lever'] == name and d['seed'] == seed for d in done): continue
+                change = LEVERS[name]
+                cbs = [WeightEMA(0.99)] if change == 'ema' else None
+                t0 = time.time()
+                learn = fit_leaves(path, plan=plan, seed=seed, out=out/f"{name.replace(' ', '_')}_seed{seed}", bars=False,
+                                   record=False, cbs=cbs, **(change if isinstance(change, dict) else {}))
+                r = learn.leaves_result
+                row = dict(lever=name, seed=seed, last=r['last_valid_accuracy'], kept=r['valid_accuracy'],
+                           train_s=round(time.time() - t0, 1), cpu=cpu_model(), date=time.strftime('%Y-%m-%d'))
+                if name == 'default': row.update(prediction_levers(learn))
+                else:
+                    with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
+                with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
+                print(row, flush=True); done.append(row)
+                del learn
+    runs = pd.DataFrame(done)
+    if runs.empty: return print('no runs recorded yet')
+    print(f"\n{', '.join(sorted(set(runs.cpu)))}; {', '.join(sorted(set(runs.date)))}; plan {plan}")
+    t = table(runs[runs.lever.isin(names)])
+    print('| ' + ' | '.join(t.columns) + ' |'); print('|' + ' --- |'*len(t.columns))
+    for r in t.itertuples(index=False): print('| ' + ' | '.join(map(str, r)) + ' |')
