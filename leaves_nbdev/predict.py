@@ -18,7 +18,7 @@ from .models import leaves_learner, read_leaves_model, load_leaves_learner  # th
 # %% auto #0
 __all__ = ['PHOTO_EXTS', 'PredictionProgress', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission',
            'write_submission', 'score_submission', 'find_photos', 'open_photo', 'UnreadablePhotoWarning',
-           'predict_photos']
+           'NoUnsureThresholdWarning', 'is_onnx_file', 'predict_photos']
 
 # %% ../nbs/06_predict.ipynb #c3c9bcfa
 class PredictionProgress(Callback):
@@ -147,29 +147,53 @@ def _image_cls(img_mode): return PILImageBWUpright if img_mode == 'L' else PILIm
 class UnreadablePhotoWarning(UserWarning):
     "Some photos given to `predict_photos` could not be read; the others were predicted"
 
+class NoUnsureThresholdWarning(UserWarning):
+    "The model has no unsure threshold (no validation rows, an interrupted run, an older file): its predictions carry no `unsure` flag"
+
+_said_no_threshold = set()
+def _unsure(r:dict, probability:np.ndarray, name) -> pd.Series:
+    "True where `probability` is below the model's unsure threshold, None where there is no threshold (said once per model)"
+    t = r.get('unsure_below')
+    if t is None:
+        if name not in _said_no_threshold:
+            _said_no_threshold.add(name)
+            warnings.warn(f"{name} has no unsure threshold (trained without validation rows, interrupted, or by an older version): "
+                          "predictions carry no unsure flag", NoUnsureThresholdWarning, stacklevel=3)
+        return pd.Series([None]*len(probability), dtype=object)
+    return pd.Series([None if np.isnan(p) else bool(p < t) for p in probability], dtype=object)
+
 def _read_resized(photo, img_mode, size):
     "`(image, None)` for a photo that can be read, resized to `size` (when known) as `Resize(size, method='squish')` does, else `(None, why)`"
     try: im = open_photo(photo, img_mode)
     except LeavesDataError as e: return None, str(e).removeprefix(f"{'image' if isinstance(photo, Image.Image) else photo}: ")
     return (im.resize((size, size), Image.BILINEAR) if size else im), None
 
+def is_onnx_file(model) -> bool:
+    "Whether `model` names an ONNX file (`export_onnx`'s), not a model file"
+    return isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == '.onnx'
+
 def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_workers=8) -> pd.DataFrame:
-    "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file or a `Learner`"
+    "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file, a `Learner` or an ONNX file"
     if not is_whole(k) or k < 1: raise LeavesArgumentError(f"k={k!r}: expected a whole number of at least 1")
     if not is_whole(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of at least 1")
     if tta and (not is_whole(n) or n < 1): raise LeavesArgumentError(f"n={n!r}: expected at least 1 TTA pass")
+    onnx = is_onnx_file(model)
+    if onnx and tta: raise LeavesArgumentError(f"tta=True: {model} is an ONNX file, which predicts one plain pass (TTA needs fastai's augmentations)")
     found = find_photos(photos)
-    learn = model if isinstance(model, Learner) else load_leaves_learner(model, bs=bs)
-    r = getattr(learn, 'leaves_recipe', {})
+    if onnx:
+        from .export import OnnxLeaves  # onnxruntime, needed only here
+        learn = OnnxLeaves(model)
+    else: learn = model if isinstance(model, Learner) else load_leaves_learner(model, bs=bs)
+    r = learn.recipe if onnx else getattr(learn, 'leaves_recipe', {})
     img_mode = r.get('img_mode', 'RGB')
     with ThreadPoolExecutor(n_workers) as ex: read = list(ex.map(lambda o: _read_resized(o[1], img_mode, r.get('size')), found))
     bad = [(name, why) for (name, _), (_, why) in zip(found, read) if why]
     if len(bad) == len(found):
         raise LeavesDataError(f"no photo could be read: " + '; '.join(f"{name}: {why}" for name, why in bad[:10]) + (f" (and {len(bad)-10} more)" if len(bad) > 10 else ''))
     ok = [i for i, (im, _) in enumerate(read) if im is not None]
-    dl = learn.dls.test_dl([_image_cls(img_mode).create(read[i][0]) for i in ok], bs=bs)
-    probs = _predict(learn, dl, tta, n, bars, 'predicting photos')
-    vocab = np.array(list(map(str, learn.dls.vocab)), dtype=object)
+    if onnx: probs = learn.probabilities([read[i][0] for i in ok], bs)
+    else: probs = _predict(learn, learn.dls.test_dl([_image_cls(img_mode).create(read[i][0]) for i in ok], bs=bs), tta, n, bars, 'predicting photos')
+    vocab = np.array(list(map(str, learn.vocab if onnx else learn.dls.vocab)), dtype=object)
     top_p, top_i = probs.topk(min(k, len(vocab)), dim=1)
     res = pd.DataFrame(dict(photo=[name for name, _ in found]))
     cols = {}
@@ -177,7 +201,9 @@ def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_worke
         cols[f'species_{j+1}'], cols[f'probability_{j+1}'] = np.full(len(found), None, dtype=object), np.full(len(found), np.nan)
         cols[f'species_{j+1}'][ok], cols[f'probability_{j+1}'][ok] = vocab[top_i[:, j].numpy()], top_p[:, j].numpy()
     cols = {c: pd.Series(v, dtype=object) if c.startswith('species') else v for c, v in cols.items()}  # None, not NaN, where nothing was predicted
-    res = res.assign(species=cols['species_1'], probability=cols['probability_1'], **cols, error=pd.Series([why for _, why in read], dtype=object))
+    unsure = _unsure(r, cols['probability_1'], str(model) if not isinstance(model, Learner) else 'the learner')
+    res = res.assign(species=cols['species_1'], probability=cols['probability_1'], unsure=unsure, **cols,
+                     error=pd.Series([why for _, why in read], dtype=object))
     if bad: warnings.warn(f"{len(bad)} of {len(found)} photo(s) could not be read and were not predicted: " +
                           '; '.join(f"{name}: {why}" for name, why in bad[:10]) + (f" (and {len(bad)-10} more)" if len(bad) > 10 else ''),
                           UnreadablePhotoWarning, stacklevel=2)

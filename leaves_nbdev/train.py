@@ -19,7 +19,7 @@ from .record import experiment_run, run_folder_lock
 # %% auto #0
 __all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
            'CPUBFloat16', 'single_process', 'check_fit_args', 'folder_learner', 'read_schedule', 'fit_schedule',
-           'TrainingInterrupted', 'fit_leaves']
+           'TrainingInterrupted', 'unsure_threshold', 'keep_unsure_threshold', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -510,6 +510,23 @@ def _results(learn, run, history, saver, controller, s, first, show, out, **kwar
                 plan=s if controller else None, schedule={k: s[k] for k in SCHEDULE_KEYS}, **kwargs)
 
 
+# %% ../nbs/05_train.ipynb #b47f87e2
+def unsure_threshold(probs:Tensor, targs:Tensor, keep=0.95):
+    "The top probability that `keep` of the correct predictions in `probs` reach (None when none is correct)"
+    top, pred = probs.max(1)
+    right = top[pred == targs].float()
+    return float(torch.quantile(right, 1 - keep)) if len(right) else None
+
+def keep_unsure_threshold(learn:Learner, fname, keep=0.95):
+    "Store the unsure threshold of `learn`'s validation split (one plain pass) in its recipe and in the model file `fname`"
+    if not len(learn.dls.valid.dataset): return None
+    with learn.no_bar(), learn.no_logging(): probs, targs = learn.get_preds(dl=learn.dls.valid)
+    t = unsure_threshold(probs, targs, keep)
+    if t is not None:
+        learn.leaves_recipe.update(unsure_below=t, unsure_keep=keep)
+        save_leaves_model(learn, fname)
+    return t
+
 # %% ../nbs/05_train.ipynb #073efcb1
 def fit_leaves(
     path,                    # Kaggle-layout folder: train.csv (image,label), test.csv, images/
@@ -578,6 +595,7 @@ def fit_leaves(
                 with _distributed(learn):
                     fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
             except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
+        if first and saver.monitor: keep_unsure_threshold(learn, out/'model.pt.gz')  # what prediction calls unsure
         learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
                                        lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable)
     return learn
