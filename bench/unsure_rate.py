@@ -44,13 +44,14 @@ def main(leafsnap:str='../shared/data/leafsnap53',                              
     "Print, per model, the unsure threshold and the share flagged on its validation split and on the other data set"
     warnings.simplefilter('ignore')
     rows = []
-    for name, model, path, seed, other in (('leafsnap53 MobileNetV2', leafsnap_model, leafsnap, leafsnap_seed, synthetic),
-                                           ('synthetic-leaves ResNet18 (make demo)', synthetic_model, synthetic, synthetic_seed, leafsnap)):
+    for name, model, path, seed, other, other_name in (
+            ('leafsnap53 MobileNetV2', leafsnap_model, leafsnap, leafsnap_seed, synthetic, 'synthetic leaves'),
+            ('synthetic-leaves ResNet18 (make demo)', synthetic_model, synthetic, synthetic_seed, leafsnap, 'leafsnap53 photos')):
         t, flagged_valid, acc, n_valid = valid_threshold(model, path, seed)
         photos = [Path(other)/o for o in pd.read_csv(Path(other)/'train.csv').image[:n_other]]
         top = predict_photos(model, photos, bars=False).probability
         rows.append(dict(model=name, threshold=round(t, 4), valid_accuracy=round(acc, 4), valid_flagged=f"{flagged_valid:.1%} of {n_valid}",
-                         other_data=Path(other).name, other_flagged=f"{float((top < t).mean()):.1%} of {len(top)}",
+                         other_data=other_name, other_flagged=f"{float((top < t).mean()):.1%} of {len(top)}",
                          other_top_p_median=round(float(top.median()), 3)))
     print(f"\n{time.strftime('%Y-%m-%d')}, {cpu_model()}")
     t = pd.DataFrame(rows)

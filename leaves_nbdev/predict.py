@@ -173,17 +173,17 @@ def is_onnx_file(model) -> bool:
     return isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == '.onnx'
 
 def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_workers=8) -> pd.DataFrame:
-    "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file, a `Learner` or an ONNX file"
+    "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file or `Learner`, or an ONNX file or `OnnxLeaves`"
     if not is_whole(k) or k < 1: raise LeavesArgumentError(f"k={k!r}: expected a whole number of at least 1")
     if not is_whole(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of at least 1")
     if tta and (not is_whole(n) or n < 1): raise LeavesArgumentError(f"n={n!r}: expected at least 1 TTA pass")
-    onnx = is_onnx_file(model)
+    onnx = is_onnx_file(model) or type(model).__name__ == 'OnnxLeaves'
     if onnx and tta: raise LeavesArgumentError(f"tta=True: {model} is an ONNX file, which predicts one plain pass (TTA needs fastai's augmentations)")
     found = find_photos(photos)
-    if onnx:
+    if is_onnx_file(model):
         from .export import OnnxLeaves  # onnxruntime, needed only here
         learn = OnnxLeaves(model)
-    else: learn = model if isinstance(model, Learner) else load_leaves_learner(model, bs=bs)
+    else: learn = model if isinstance(model, Learner) or onnx else load_leaves_learner(model, bs=bs)
     r = learn.recipe if onnx else getattr(learn, 'leaves_recipe', {})
     img_mode = r.get('img_mode', 'RGB')
     with ThreadPoolExecutor(n_workers) as ex: read = list(ex.map(lambda o: _read_resized(o[1], img_mode, r.get('size')), found))
