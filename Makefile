@@ -47,7 +47,8 @@ test: setup
 	 cpu=$$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2); [ -n "$$cpu" ] || cpu=" $$(uname -m)"; \
 	 grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && cpu="$$cpu (bf16 units)"; \
 	 echo "make test on$$cpu: caches and temporary files in $$scratch, downloads refused"; \
-	 { command -v chromium && command -v chromedriver; } >/dev/null || echo "make test: no chromium/chromedriver (Debian: apt-get install chromium chromium-driver): the app's browser test will be skipped"; \
+	 { { command -v chromium || command -v chromium-browser; } && command -v chromedriver && $(BIN)/python -c "import selenium"; } >/dev/null 2>&1 \
+	   || echo "make test: no Chromium, chromedriver or Selenium (Debian: apt-get install chromium chromium-driver): the app's browser test will be skipped"; \
 	 $(BIN)/python -c "from nbdev.serve import proc_nbs; proc_nbs(n_workers=2, force=True)" > /dev/null && \
 	 $(BIN)/nbdev-test --n-workers 2 --timing
 

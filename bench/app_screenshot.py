@@ -17,6 +17,6 @@ def main(model:str='leaves_demo/run/model.pt.gz',   # a model file
     url = serve_app(demo)
     try:
         photos = [Path(data)/o for o in pd.read_csv(Path(data)/'test.csv').image[:2]]
-        for card in browse_app(url, photos, screenshot=out): print(card.replace('\n', ' | '))
+        for card in browse_app(url, photos, screenshot=out): print(card['text'].replace('\n', ' | '))
     finally: demo.close()
     print(f"screenshot: {out}")

@@ -38,4 +38,4 @@ def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder
         try: plan = plan_fit(learn, path, b, time.time() - spent, max_size, bs, _budget_precisions('auto'),
                              1 if learn.leaves_arch['pretrained'] else 0, True, None, True, 'RGB', speeds=speeds)
         except LeavesArgumentError as e: print(f'\n{b}: {e}'); continue
-        print('\n' + describe_plan(plan))
+        print('\n' + describe_plan(plan) + f"\n  final size's batch: {plan['final_bs']} (`final_batch_size`: measured on a GPU, min(bs, 32) on a CPU)")

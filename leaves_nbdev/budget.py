@@ -12,7 +12,8 @@ from .data import LeavesArgumentError, read_leaves_csv, load_resized
 
 # %% auto #0
 __all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'measure_speeds', 'fmt_duration', 'plan_budget',
-           'best_plan', 'describe_plan', 'decode_per_s', 'plan_fit', 'BudgetController']
+           'best_plan', 'describe_plan', 'decode_per_s', 'fill_batch', 'final_batch_size', 'plan_fit',
+           'BudgetController']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -55,7 +56,7 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
                    bs=32, stop_after=None, n_warmup=2) -> pd.DataFrame:
     "Training and evaluation images/s of a copy of `learn.model` on random batches at each size and precision; stops growing the size once one training batch takes over `stop_after` seconds"
     model, dev = copy.deepcopy(learn.model), learn.dls.device
-    bs, n_out = min(bs or learn.dls.bs, learn.dls.bs), learn.dls.c
+    bs, n_out = bs or learn.dls.bs, learn.dls.c  # random batches: any size, the loaders' or larger (`final_batch_size`)
     n_in = getattr(next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None), 'in_channels', 3)  # 1 for grayscale
     for p in model.parameters(): p.requires_grad_(True)  # the run trains it whole after the frozen epoch
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
@@ -181,6 +182,25 @@ def _decode_rates(dls, one_thread, cache) -> dict:
     # fastai's `DataLoader.num_workers` is 1 in the main process: the workers are its PyTorch loader's (`fake_l`)
     return dict(epoch_decode_per_s=one_thread*max(1, getattr(dls.train, 'fake_l', dls.train).num_workers))
 
+# %% ../nbs/11_budget.ipynb #7e15404a
+def fill_batch(rates:dict, tol=0.1) -> int:
+    "The smallest batch size whose training images/s (`rates`: batch size -> images/s) is within `tol` of the fastest: the batch that fills the device"
+    best = max(rates.values())
+    return min(b for b, r in rates.items() if r >= (1 - tol)*best)
+
+def final_batch_size(learn, size, precision, bs, candidates=(32, 64, 128, 256), channels_last=True, measure=None) -> int:
+    "The final size's batch: `min(bs, 32)` on a CPU; on a GPU the batch that fills it at `size` (`fill_batch` of measured speeds)"
+    if measure is None:
+        if learn.dls.device.type != 'cuda': return min(bs, 32)
+        def measure(b): return float(measure_speeds(learn, [size], [precision or 'fp32'], channels_last=channels_last, bs=b, n_batches=3)['train'].iloc[0])
+    rates = {}
+    for b in candidates:
+        try: rates[b] = measure(b)
+        except torch.OutOfMemoryError:
+            if torch.cuda.is_available(): torch.cuda.empty_cache()
+            break
+    return fill_batch(rates) if rates else min(bs, 32)
+
 # %% ../nbs/11_budget.ipynb #d493284e
 def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32',), freeze_epochs=1, cache=True, lr_find_iters=None,
              channels_last=True, img_mode='RGB', speeds=None, clock=time.time) -> dict:
@@ -195,7 +215,9 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=clock() - budget_start,
                          bs=bs, freeze_epochs=freeze_epochs, precision=p, lr_find_iters=lr_find_iters, **decode)
              for p in precisions]
-    return dict(best_plan(plans), final_bs=min(bs, 32))  # ties go to fp32, listed first
+    plan = best_plan(plans)  # ties go to fp32, listed first
+    final_bs = final_batch_size(learn, plan['final_size'], plan['precision'], bs, channels_last=channels_last) if plan['final_size'] else min(bs, 32)
+    return dict(plan, final_bs=final_bs)
 
 # %% ../nbs/11_budget.ipynb #bab46707
 class BudgetController(Callback):
@@ -296,8 +318,8 @@ def plan_final(self:BudgetController, learn):
 
 @patch
 def plan_tta(self:BudgetController, size):
-    "After training at `size`: the TTA passes (4, 2 or none) that end before the budget, at the speed validation ran"
-    left = self.end - self.clock()
+    "After training at `size`: the TTA passes (4, 2 or none) that end before the budget, at the speed validation ran (the unsure threshold's validation pass first)"
+    left = self.end - self.clock() - self.plan['valid_seconds'].get(size, self.plan['valid_seconds'].get(str(size), 0.))
     self._set('time left for prediction', tta_n=next((n for n in (4, 2) if (n + 1)*self.pass_s[size] <= left), 0))
 
 @patch

@@ -254,7 +254,7 @@ def _predict_photos_table(model, paths, tta, tta_n, bs, k, out):
 def leaves_predict(
     model:str,                      # a model file written by leaves-train (model.pt.gz)
     path:Annotated[str, "a Kaggle-layout folder (test.csv, images/), or photos: image files and folders (searched recursively)", dict(nargs='+')],
-    tta:bool_arg=True,              # test-time augmentation
+    tta:str='auto',                 # test-time augmentation: true, false, or auto (a Kaggle folder: true; photos: false, as the unsure flag was chosen)
     tta_n:int=4,                    # augmented passes for TTA
     bs:int=64,                      # batch size
     cache:str='false',              # Kaggle folder: decode the test images once for all TTA passes: true, false, or a cache folder
@@ -267,13 +267,16 @@ def leaves_predict(
     if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
     if k < 1: raise LeavesArgumentError(f"--k {k}: expected at least 1")
     if runtime not in ('auto', 'fastai', 'onnx'): raise LeavesArgumentError(f"--runtime {runtime}: expected auto, fastai or onnx")
+    if str(tta).lower() not in ('auto', 'true', 'false', '1', '0', 'yes', 'no'): raise LeavesArgumentError(f"--tta {tta}: expected true, false or auto")
     onnx = Path(model).suffix.lower() == '.onnx' if runtime == 'auto' else runtime == 'onnx'
     if onnx and Path(model).suffix.lower() != '.onnx': raise LeavesArgumentError(f"--runtime onnx: {model} is not an .onnx file (leaves-export writes one)")
     if onnx: from .export import onnx_metadata  # the export module imports this one
     onnx_metadata(model) if onnx else read_leaves_model(model)  # a file that is not one of ours is refused before any image is read
     kaggle = _is_kaggle_folder(paths)
     if onnx and kaggle: raise LeavesArgumentError(f"--runtime onnx predicts photos: a Kaggle folder's submission is made with the model file (model.pt.gz)")
-    if onnx and tta: tta = False; print("onnxruntime: one plain pass (no TTA)", flush=True)
+    tta = kaggle if str(tta).lower() == 'auto' else str(tta).lower() in ('true', '1', 'yes')
+    if onnx and tta: raise LeavesArgumentError(f"--tta true: {model} is an ONNX file, which predicts one plain pass")
+    if onnx: print("onnxruntime: one plain pass (no TTA)", flush=True)
     if not kaggle and _cache(cache) is not False: raise LeavesArgumentError(f"--cache {cache}: the image cache is for a Kaggle-layout folder (with test.csv), not photos")
     if not kaggle: return _predict_photos_table(model, paths, tta, tta_n, bs, k, out)
     sub = _predict_and_submit(model, paths[0], out, tta, tta_n, bs, dict(model=str(model)), cache=_cache(cache))

@@ -151,14 +151,15 @@ class NoUnsureThresholdWarning(UserWarning):
     "The model has no unsure threshold (no validation rows, an interrupted run, an older file): its predictions carry no `unsure` flag"
 
 _said_no_threshold = set()
-def _unsure(r:dict, probability:np.ndarray, name) -> pd.Series:
-    "True where `probability` is below the model's unsure threshold, None where there is no threshold (said once per model)"
+def _unsure(r:dict, probability:np.ndarray, name, tta=False) -> pd.Series:
+    "True where `probability` is below the model's unsure threshold, None where there is no threshold or it does not apply (TTA; said once per model)"
     t = r.get('unsure_below')
-    if t is None:
-        if name not in _said_no_threshold:
-            _said_no_threshold.add(name)
-            warnings.warn(f"{name} has no unsure threshold (trained without validation rows, interrupted, or by an older version): "
-                          "predictions carry no unsure flag", NoUnsureThresholdWarning, stacklevel=3)
+    if t is None or tta:
+        why = ("the unsure threshold was chosen on plain predictions, not TTA's" if t is not None else
+               "no unsure threshold (trained without validation rows, interrupted, or by an older version)")
+        if (name, why) not in _said_no_threshold:
+            _said_no_threshold.add((name, why))
+            warnings.warn(f"{name}: {why}: predictions carry no unsure flag", NoUnsureThresholdWarning, stacklevel=3)
         return pd.Series([None]*len(probability), dtype=object)
     return pd.Series([None if np.isnan(p) else bool(p < t) for p in probability], dtype=object)
 
@@ -178,7 +179,7 @@ def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_worke
     if not is_whole(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of at least 1")
     if tta and (not is_whole(n) or n < 1): raise LeavesArgumentError(f"n={n!r}: expected at least 1 TTA pass")
     onnx = is_onnx_file(model) or type(model).__name__ == 'OnnxLeaves'
-    if onnx and tta: raise LeavesArgumentError(f"tta=True: {model} is an ONNX file, which predicts one plain pass (TTA needs fastai's augmentations)")
+    if onnx and tta: raise LeavesArgumentError(f"tta=True: {getattr(model, 'fname', model)} is an ONNX file, which predicts one plain pass (TTA needs fastai's augmentations)")
     found = find_photos(photos)
     if is_onnx_file(model):
         from .export import OnnxLeaves  # onnxruntime, needed only here
@@ -201,7 +202,7 @@ def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_worke
         cols[f'species_{j+1}'], cols[f'probability_{j+1}'] = np.full(len(found), None, dtype=object), np.full(len(found), np.nan)
         cols[f'species_{j+1}'][ok], cols[f'probability_{j+1}'][ok] = vocab[top_i[:, j].numpy()], top_p[:, j].numpy()
     cols = {c: pd.Series(v, dtype=object) if c.startswith('species') else v for c, v in cols.items()}  # None, not NaN, where nothing was predicted
-    unsure = _unsure(r, cols['probability_1'], str(model) if not isinstance(model, Learner) else 'the learner')
+    unsure = _unsure(r, cols['probability_1'], 'the learner' if isinstance(model, Learner) else str(getattr(model, 'fname', model)), tta)
     res = res.assign(species=cols['species_1'], probability=cols['probability_1'], unsure=unsure, **cols,
                      error=pd.Series([why for _, why in read], dtype=object))
     if bad: warnings.warn(f"{len(bad)} of {len(found)} photo(s) could not be read and were not predicted: " +

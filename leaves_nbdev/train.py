@@ -515,12 +515,17 @@ def unsure_threshold(probs:Tensor, targs:Tensor, keep=0.95):
     "The top probability that `keep` of the correct predictions in `probs` reach (None when none is correct)"
     top, pred = probs.max(1)
     right = top[pred == targs].float()
-    return float(torch.quantile(right, 1 - keep)) if len(right) else None
+    t = float(torch.quantile(right, 1 - keep)) if len(right) else None
+    return t if t is not None and np.isfinite(t) else None
 
 def keep_unsure_threshold(learn:Learner, fname, keep=0.95):
     "Store the unsure threshold of `learn`'s validation split (one plain pass) in its recipe and in the model file `fname`"
     if not len(learn.dls.valid.dataset): return None
-    with learn.no_bar(), learn.no_logging(): probs, targs = learn.get_preds(dl=learn.dls.valid)
+    # in fp32, as prediction runs (no autocast), and the first process alone after a run on several (fastai would wait
+    # for the others to gather predictions)
+    autocast = [cb for cb in learn.cbs if isinstance(cb, (MixedPrecision, CPUBFloat16))]
+    with learn.no_bar(), learn.no_logging(), learn.removed_cbs(autocast), single_process():
+        probs, targs = learn.get_preds(dl=learn.dls.valid)
     t = unsure_threshold(probs, targs, keep)
     if t is not None:
         learn.leaves_recipe.update(unsure_below=t, unsure_keep=keep)
@@ -595,7 +600,7 @@ def fit_leaves(
                 with _distributed(learn):
                     fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
             except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
-        if first and saver.monitor: keep_unsure_threshold(learn, out/'model.pt.gz')  # what prediction calls unsure
+        if first and saver.monitor == 'accuracy': keep_unsure_threshold(learn, out/'model.pt.gz')  # what prediction calls unsure
         learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
                                        lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable)
     return learn
