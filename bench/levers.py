@@ -25,6 +25,7 @@ import json, re, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import call_parse, store_true
+from budget_adherence import cpu_model  # bench/'s own, beside this script
 from fastai.vision.all import Callback, accuracy
 from timm.utils import ModelEmaV3
 
@@ -52,10 +53,6 @@ LEVERS = {  # the arguments each lever gives `fit_leaves`; 'ema' adds the callba
     # compared with the default's 6m budget runs (bench/budget_adherence.py, the same seeds and splits)
     'efficientnet_lite0 under a 6m budget': dict(arch='efficientnet_lite0', budget='6m', plan=None),
 }
-
-def cpu_model() -> str:
-    try: return re.search(r'^model name\s*:\s*(.*)$', Path('/proc/cpuinfo').read_text(), re.M).group(1).strip()
-    except (OSError, AttributeError): return 'unknown CPU'
 
 def flip_tta_accuracy(learn, dl):
     "Accuracy of the mean of the plain and the mirrored pass's probabilities"

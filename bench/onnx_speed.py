@@ -16,15 +16,12 @@ import re, statistics, time, warnings
 from pathlib import Path
 import gzip, torch, pandas as pd
 from fastcore.script import call_parse
+from budget_adherence import cpu_model  # bench/'s own, beside this script
 from leaves_nbdev.models import read_leaves_model
 from leaves_nbdev.predict import predict_photos
 from leaves_nbdev.export import export_onnx, OnnxLeaves
 from leaves_nbdev.models import load_leaves_learner
 from leaves_nbdev.app import LeafIdentifier
-
-def cpu_model() -> str:
-    try: return re.search(r'^model name\s*:\s*(.*)$', Path('/proc/cpuinfo').read_text(), re.M).group(1).strip()
-    except (OSError, AttributeError): return 'unknown CPU'
 
 def median_seconds(f, repeats):
     f(); ts = []

@@ -12,15 +12,12 @@ import re, time, warnings
 from pathlib import Path
 import pandas as pd, torch
 from fastcore.script import call_parse
+from budget_adherence import cpu_model  # bench/'s own, beside this script
 from fastai.vision.all import Normalize
 from leaves_nbdev.data import leaves_dls
 from leaves_nbdev.models import load_leaves_learner, read_leaves_model
 from leaves_nbdev.predict import predict_photos
 from leaves_nbdev.train import unsure_threshold
-
-def cpu_model() -> str:
-    try: return re.search(r'^model name\s*:\s*(.*)$', Path('/proc/cpuinfo').read_text(), re.M).group(1).strip()
-    except (OSError, AttributeError): return 'unknown CPU'
 
 def valid_threshold(model, path, seed):
     "The unsure threshold of `model` on its own validation split (the split `fit_leaves(seed=seed)` made), and the flagged share there"
