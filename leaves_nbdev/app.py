@@ -10,10 +10,10 @@ from fastai.vision.all import *
 import base64, html, io, os, re, shutil, socket, sys, time, warnings
 from fastcore.script import call_parse
 from PIL import Image
-from .data import LeavesError, LeavesDataError, LeavesArgumentError, read_leaves_csv
+from .errors import LeavesError, LeavesDataError, LeavesArgumentError, cli_errors
+from .data import read_leaves_csv
 from .models import load_leaves_learner, read_leaves_model
 from .predict import predict_photos, open_photo, UnreadablePhotoWarning, NoUnsureThresholdWarning, _read_resized
-from .cli import cli_errors
 
 # %% auto #0
 __all__ = ['NoComparisonImagesWarning', 'LeafIdentifier', 'leaves_app', 'free_port', 'serve_app', 'chromium_driver', 'browse_app',

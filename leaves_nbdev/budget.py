@@ -8,7 +8,8 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/budget.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 import contextlib, copy, math, os, re, time  # after fastai's star import, which has a `copy` of its own
-from .data import LeavesArgumentError, read_leaves_csv, load_resized
+from .errors import LeavesArgumentError
+from .data import read_leaves_csv, load_resized
 
 # %% auto #0
 __all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'measure_speeds', 'fmt_duration', 'plan_budget',
@@ -284,6 +285,17 @@ def _split(self:BudgetController, size):
     return n_small + int(max(0., left - n_small*e_small - max(n_final, 0)*e_size)//e_small), n_final
 
 @patch
+def time_final(self:BudgetController, learn, size, least=8) -> float:
+    "An epoch's seconds at `size` in the final batch size, timed on real batches; out of GPU memory there, the batch is halved (and said), down to `least`"
+    while True:
+        bs = self.plan.get('final_bs') or learn.dls.bs
+        try: return learn.epoch_seconds(size, bs=bs)
+        except torch.OutOfMemoryError:
+            if bs <= least: raise
+            if torch.cuda.is_available(): torch.cuda.empty_cache()
+            self._set(f'out of GPU memory at {size} px with batch {bs}', final_bs=bs//2)
+
+@patch
 def plan_small(self:BudgetController, learn):
     "Before the small size's cycle: time real batches of the whole model there and at the largest final size that seems to fit, then set both phases' epochs"
     p, small = self.plan, self.plan['size']
@@ -293,7 +305,7 @@ def plan_small(self:BudgetController, learn):
     for size in sorted((s for s in p['epoch_seconds'] if s > small), reverse=True):
         if self._split(size)[1] < p['min_final_epochs']: continue
         if size not in self.timed:  # commit to a size only once its real batches are timed (this builds its cache, too)
-            self.timed[size] = learn.epoch_seconds(size, bs=p.get('final_bs'))
+            self.timed[size] = self.time_final(learn, size)
             self.ratio = self.timed[size]/p['epoch_seconds'][size]  # untimed sizes: scaled like the nearest timed one
         n_small, n_final = self._split(size)
         if n_final >= p['min_final_epochs']:

@@ -16,8 +16,10 @@ from fastai.torch_core import set_seed, rank_distrib
 from typing import Annotated
 from fastcore.script import call_parse, bool_arg, store_true, is_cli, CliError
 from fastcore.meta import delegates
-from .data import (leaves_dls, read_leaves_csv, check_images, check_data_args, LeavesError, LeavesDataError, LeavesArgumentError,
-                               LeavesWarning, leaves_cache_dir, image_cache_files, clear_image_cache)
+from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, cli_errors, check_writable, atomic_write,
+                                 on_interrupt)
+from .errors import _console_script  # whether a console script runs: where its --budget's clock starts
+from .data import leaves_dls, read_leaves_csv, check_images, check_data_args, leaves_cache_dir, image_cache_files, clear_image_cache
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .train import fit_leaves, check_fit_args, single_process
@@ -26,56 +28,14 @@ from .budget import fmt_duration
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
 from .record import experiment_run, leaderboard, RecordNotWritten, RunFolderBusy, run_folder_lock
+from .export import onnx_metadata  # (export, like every module, takes its error handling from `errors`, not from here)
 from .ensemble import fit_kfold, ensemble_files, check_ensemble_args, ENSEMBLE_METHODS
 
 # %% auto #0
-__all__ = ['NOT_OPTIONS', 'OPTION_TYPES', 'FROM_CLI', 'cli_errors', 'options_of', 'leaves_train', 'leaves_lr_find',
-           'leaves_predict', 'leaves_demo', 'leaves_kfold', 'leaves_ensemble', 'leaves_runs', 'leaves_cache']
+__all__ = ['NOT_OPTIONS', 'OPTION_TYPES', 'FROM_CLI', 'options_of', 'leaves_train', 'leaves_lr_find', 'leaves_predict',
+           'leaves_demo', 'leaves_kfold', 'leaves_ensemble', 'leaves_runs', 'leaves_cache']
 
 # %% ../nbs/09_cli.ipynb #692ef8a9
-def _one_line(show):
-    "A `warnings.showwarning` that prints the package's warnings as one `warning: ...` line on stderr, and others as `show` does"
-    def _show(message, category, *args, **kwargs):
-        if not issubclass(category, (LeavesWarning, RecordNotWritten)): return show(message, category, *args, **kwargs)
-        print('warning: ' + ' '.join(str(message).split()), file=sys.stderr, flush=True)
-    return _show
-
-class _Terminated(KeyboardInterrupt):
-    "SIGTERM (`timeout`, `docker stop`, a scheduler's preemption), handled as Ctrl-C is"
-
-def _terminate(signum, frame): raise _Terminated()
-
-def _console_script() -> bool:
-    "Whether a `leaves-*` console script (or `torchrun`/`accelerate launch` of one) is running, in its main thread; a Python call raises as Python does"
-    return is_cli() and Path(sys.argv[0]).name.startswith('leaves-') and threading.current_thread() is threading.main_thread()
-
-def cli_errors(func):
-    "As a command-line tool, `func` ends on the package's errors with one `error: ...` line and exit code 1, on Ctrl-C or SIGTERM with one line saying what was kept (exit 130 or 143), and prints its warnings as `warning: ...` lines (`LEAVES_DEBUG=1`: tracebacks)"
-    @wraps(func)
-    def _f(*args, **kwargs):
-        cli = _console_script()
-        with warnings.catch_warnings() if cli else contextlib.nullcontext():
-            debug, term, intr = not cli or os.environ.get('LEAVES_DEBUG'), None, None
-            if not debug:
-                warnings.showwarning = _one_line(warnings.showwarning)
-                term = signal.signal(signal.SIGTERM, _terminate)
-                # Ctrl-C stops a tool even where its parent ignored SIGINT (`&` in a script, some job runners)
-                intr = signal.signal(signal.SIGINT, signal.default_int_handler)
-            try: return func(*args, **kwargs)
-            except (LeavesError, RunFolderBusy) as e:
-                if debug: raise
-                # fastai prefixes an error raised in a callback with where it was raised: the message is the package's
-                msg = re.sub(r'^Exception occured in `\w+` when calling event `\w+`:\s*', '', ' '.join(str(e).split()))
-                raise CliError('error: ' + msg) from None
-            except KeyboardInterrupt as e:
-                if debug: raise
-                terminated = isinstance(e, _Terminated) or isinstance(e.__context__, _Terminated)
-                if rank_distrib() == 0: print(' '.join(str(e).split()) or 'interrupted', file=sys.stderr, flush=True)
-                sys.exit(143 if terminated else 130)  # the shell's codes for a process ended by SIGTERM and by SIGINT
-            finally:
-                if term is not None: signal.signal(signal.SIGTERM, term); signal.signal(signal.SIGINT, intr)
-    return _f
-
 def _pretrained(s):
     s = str(s).lower()
     if s in ('auto',): return 'auto'
@@ -132,10 +92,12 @@ def _check_test_set(path):
     check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv')
     return True
 
-def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True):
-    "Predict `path/test.csv` with `model`, write probabilities and a validated submission to `out`; record the run"
+def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True, kept=None):
+    "Predict `path/test.csv` with `model`, write probabilities and a validated submission to `out`; record the run (`kept`: the kept model, for a message if interrupted)"
     out = Path(out)
-    with run_folder_lock(out), experiment_run(out/'runs.db', 'predict', dict(kind_params, tta_n=tta_n if tta else 0)) as run:  # not over a live run's files
+    stopped = (f"interrupted while predicting {Path(path)/'test.csv'}: no new submission was written (an earlier {out/'submission.csv'}, if any, "
+               f"is as it was)" + (f"; the kept model {kept}" if kept else ''))
+    with run_folder_lock(out), experiment_run(out/'runs.db', 'predict', dict(kind_params, tta_n=tta_n if tta else 0)) as run, on_interrupt(stopped):
         probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check)
         run.files = [save_probs(probs, out/'test_probs.npz'), write_submission(probs, path, out/'submission.csv')]
     return run.files[1]
@@ -163,6 +125,7 @@ def leaves_train(
     a = check_fit_args(**kw)
     if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
     first = rank_distrib() == 0  # several processes (accelerate launch, torchrun): the first one predicts and writes
+    if first: check_writable(out)  # a read-only or full place is found before the test set is decoded
     has_test = _check_test_set(path) if first else False
     if not first: return fit_leaves(path, budget_start=start, **kw)
     with run_folder_lock(out): return _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw)
@@ -176,7 +139,7 @@ def _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw):
     if planned is not None: tta, tta_n = tta and planned > 0, max(planned, 1)
     if has_test:
         with single_process():  # after training on several processes, the first predicts alone
-            sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False)
+            sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False, kept=r['kept_model'])
         print(f"submission: {sub}")
     print(f"model: {r['model']}")
     if r['plan']:
@@ -204,6 +167,7 @@ def leaves_lr_find(
     check_data_args(size, bs, 0.2, 'fastai', 'RGB'); check_model_args(arch, pretrained=_pretrained(pretrained), weights=weights)
     if suggest != 'auto' and suggest not in LR_SUGGESTIONS: raise LeavesArgumentError(f"--suggest {suggest!r}: expected auto or one of {list(LR_SUGGESTIONS)}")
     if num_it < 6: raise LeavesArgumentError(f"--num-it {num_it}: expected at least 6 iterations")
+    check_writable(out)
     set_seed(seed, reproducible=True)
     dls = leaves_dls(path, size=size, bs=bs, seed=seed)
     learn = leaves_learner(dls, arch, pretrained=_pretrained(pretrained), weights=weights, path=out)  # lr_find's temporary model: under --out
@@ -226,13 +190,13 @@ def _is_kaggle_folder(paths) -> bool:
 def _predict_photos_table(model, paths, tta, tta_n, bs, k, out):
     "Predict photos with `model`; name the unreadable ones on stderr, print a table, write `out/predictions.csv`; record the run"
     out = Path(out)
-    with experiment_run(out/'runs.db', 'predict', dict(model=str(model), photos=' '.join(map(str, paths)))) as run:
+    stopped = f"interrupted while predicting photos: no new {out/'predictions.csv'} was written"
+    with experiment_run(out/'runs.db', 'predict', dict(model=str(model), photos=' '.join(map(str, paths)))) as run, on_interrupt(stopped):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', UnreadablePhotoWarning)  # named below, one line each
             res = predict_photos(model, paths, k=k, tta=tta, n=tta_n, bs=bs)
         for r in res[res.error.notna()].itertuples(): print(f"warning: {r.photo}: {r.error}", file=sys.stderr)
-        out.mkdir(parents=True, exist_ok=True)
-        res.to_csv(out/'predictions.csv', index=False)
+        with atomic_write(out/'predictions.csv') as f: res.to_csv(f, index=False)
         run.files = [out/'predictions.csv']
     flagged = bool(res.unsure.notna().any())
     ok = res[res.error.isna()]
@@ -243,7 +207,6 @@ def _predict_photos_table(model, paths, tta, tta_n, bs, k, out):
     print(f"predicted {len(ok)} of {len(res)} photo(s): {out/'predictions.csv'}")
     if flagged:
         from .predict import is_onnx_file
-        from .export import onnx_metadata  # the export module imports this one
         r = onnx_metadata(model)['recipe'] if is_onnx_file(model) else read_leaves_model(model)['recipe']
         print(f"unsure: {int(ok.unsure.sum())} of {len(ok)} (top probability below {r['unsure_below']:.3f}, "
               f"which {r['unsure_keep']:.0%} of the model's correct validation predictions reach)")
@@ -270,9 +233,9 @@ def leaves_predict(
     if str(tta).lower() not in ('auto', 'true', 'false', '1', '0', 'yes', 'no'): raise LeavesArgumentError(f"--tta {tta}: expected true, false or auto")
     onnx = Path(model).suffix.lower() == '.onnx' if runtime == 'auto' else runtime == 'onnx'
     if onnx and Path(model).suffix.lower() != '.onnx': raise LeavesArgumentError(f"--runtime onnx: {model} is not an .onnx file (leaves-export writes one)")
-    if onnx: from .export import onnx_metadata  # the export module imports this one
     onnx_metadata(model) if onnx else read_leaves_model(model)  # a file that is not one of ours is refused before any image is read
     kaggle = _is_kaggle_folder(paths)
+    check_writable(out)  # before any image is decoded
     if onnx and kaggle: raise LeavesArgumentError(f"--runtime onnx predicts photos: a Kaggle folder's submission is made with the model file (model.pt.gz)")
     tta = kaggle if str(tta).lower() == 'auto' else str(tta).lower() in ('true', '1', 'yes')
     if onnx and tta: raise LeavesArgumentError(f"--tta true: {model} is an ONNX file, which predicts one plain pass")
@@ -344,7 +307,9 @@ def leaves_ensemble(
     "Fuse several models' predictions into one validated submission"
     if path is None: raise LeavesArgumentError("--path is required: the Kaggle-layout folder whose test set was predicted")
     w, g = _numbers(weights, 'weights'), _numbers(groups, 'groups', int)
-    sub = ensemble_files(files, path, method=method, weights=w, groups=g, fname=out)
+    check_writable(Path(out).parent)
+    with on_interrupt(f"interrupted while fusing: no new {out} was written"):
+        sub = ensemble_files(files, path, method=method, weights=w, groups=g, fname=out)
     print(f"submission ({method} of {len(files)}): {sub}")
     return sub
 
@@ -357,9 +322,10 @@ def leaves_runs(
     n:int=20,                       # rows to print
 ):
     "Print the experiment record, best validation accuracy first"
-    if not Path(db).exists(): raise LeavesDataError(f"{db}: no experiment record there yet")
     lb = leaderboard(db, kind)
-    if csv: lb.to_csv(csv, index=False); print(f"exported {len(lb)} runs to {csv}")
+    if csv:
+        with atomic_write(csv) as f: lb.to_csv(f, index=False)
+        print(f"exported {len(lb)} runs to {csv}")
     with pd.option_context('display.width', 200, 'display.max_colwidth', 40):
         print(lb[['run_id', 'kind', 'status', 'arch', 'valid_accuracy', 'last_valid_accuracy', 'duration_s', 'command']].head(n).to_string(index=False))
     return lb

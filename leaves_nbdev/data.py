@@ -16,53 +16,17 @@ from contextlib import contextmanager
 from PIL import Image, ImageOps
 try: import fcntl
 except ImportError: fcntl = None  # Windows: the cache build is not locked
+from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, LeavesDiskFull, fmt_mb,
+                                   check_free_space)
 
 # %% auto #0
-__all__ = ['DISK_FULL', 'PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError',
-           'LeavesWarning', 'LeavesDiskFull', 'fmt_mb', 'disk_full', 'check_free_space', 'read_leaves_csv',
-           'bars_wanted', 'progress', 'ProgressLines', 'open_leaf_image', 'check_images', 'check_leaves_folder',
-           'stratified_split', 'GivenSplitter', 'PILImageUpright', 'PILImageBWUpright', 'leaves_cache_dir',
-           'load_resized', 'DecodedImageCache', 'image_cache_files', 'clear_image_cache', 'leaves_augmentations',
-           'leaves_datablock', 'CachedImagesDL', 'is_whole', 'check_data_args', 'leaves_dls']
+__all__ = ['PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'read_leaves_csv', 'bars_wanted', 'progress', 'ProgressLines',
+           'open_leaf_image', 'check_images', 'check_leaves_folder', 'stratified_split', 'GivenSplitter',
+           'PILImageUpright', 'PILImageBWUpright', 'leaves_cache_dir', 'load_resized', 'DecodedImageCache',
+           'image_cache_files', 'clear_image_cache', 'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL',
+           'is_whole', 'check_data_args', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
-class LeavesError(Exception):
-    "Base of the errors the package raises about what it was given (data, arguments, files); the CLI prints them as one line."
-
-class LeavesDataError(LeavesError, ValueError):
-    "A leaves folder or file that cannot be used as it is; the message names the file and the rows at fault."
-
-class LeavesArgumentError(LeavesError, ValueError):
-    "An argument that cannot work, found before any expensive step; the message names the argument and its value."
-
-class LeavesWarning(UserWarning):
-    "Something the user should know that does not stop the run (no ImageNet weights, bf16 emulated); the CLI prints it as one line."
-
-class LeavesDiskFull(LeavesError, OSError):
-    "Not enough free disk space for what a run must write; the message names the folder, what, and both sizes."
-
-def fmt_mb(n) -> str:
-    "`n` bytes in megabytes, as the package's messages say them"
-    return f'{n/2**20:,.1f} MB'
-
-DISK_FULL = {errno.ENOSPC, errno.EDQUOT}  # no space left on the device; the user's disk quota exceeded
-
-def disk_full(e:OSError, fname, need=None) -> LeavesDiskFull|OSError:
-    "`LeavesDiskFull` naming `fname` (and the bytes it needed) for an `OSError` of a full disk or quota; any other `e` as it is"
-    if getattr(e, 'errno', None) not in DISK_FULL: return e
-    where = Path(fname).parent
-    while not where.exists() and where != where.parent: where = where.parent
-    size = f' ({fmt_mb(need)}; {fmt_mb(shutil.disk_usage(where).free)} free)' if need else ''
-    return LeavesDiskFull(f"{Path(fname).parent}: no space left on the device writing {Path(fname).name}{size}; {e.strerror or e}")
-
-def check_free_space(folder, need, what):
-    "Raise `LeavesDiskFull` unless `need` bytes for `what`, and a margin (5%, 16 MB), are free where `folder` is (or will be)"
-    where = Path(folder)
-    while not where.exists() and where != where.parent: where = where.parent
-    free = shutil.disk_usage(where).free
-    if free < need*1.05 + 16*2**20:
-        raise LeavesDiskFull(f"{folder}: {what} needs {fmt_mb(need)} and {fmt_mb(free)} is free there; free some space or write elsewhere")
-
 def _lines(idxs, most=10):
     "Describe data-frame positions `idxs` as CSV line numbers (the header is line 1)"
     idxs = list(idxs)

@@ -7,8 +7,10 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/ensemble.html.md"""
 # %% ../nbs/08_ensemble.ipynb #9792e98e
 from __future__ import annotations
 from fastai.vision.all import *
+import contextlib
 from sklearn.model_selection import StratifiedKFold
-from .data import read_leaves_csv, check_images, LeavesDataError, LeavesArgumentError
+from .errors import LeavesDataError, LeavesArgumentError, Interrupted
+from .data import read_leaves_csv, check_images
 from .train import fit_leaves, check_fit_args
 from .predict import predict_leaves, write_submission, save_probs, load_probs
 from .record import experiment_run, run_folder_lock
@@ -113,6 +115,16 @@ class LastEpochValidPreds(Callback):
 def _oof_frame(probs, df, val, vocab): return pd.DataFrame(np.asarray(probs), index=df.image.iloc[val].values, columns=list(map(str, vocab)))
 def _accuracy(oof, df): return float((oof.reindex(df.image.values).idxmax(axis=1).values == df.label.values).mean())
 
+@contextlib.contextmanager
+def _fold_stopped(out, k, n_folds):
+    "Ctrl-C or SIGTERM in fold `k`: one line saying which folds are complete, and what this one kept"
+    try: yield
+    except KeyboardInterrupt as e:
+        done = (f"folds 1 to {k} are complete in {out}/fold_0 to fold_{k-1}" if k > 1 else f"fold 1 is complete in {out/'fold_0'}" if k
+                else 'no fold is complete')
+        this = f"; in this fold, {str(e).removeprefix('interrupted ')}" if str(e) else ''
+        raise Interrupted(f"interrupted in fold {k+1} of {n_folds}: {done}; no fused submission was written{this}") from e
+
 @delegates(fit_leaves, but=['splits', 'budget', 'budget_start'])
 def fit_kfold(
     path,                # Kaggle-layout folder: train.csv (image,label), test.csv, images/
@@ -147,19 +159,20 @@ def fit_kfold(
     with run_folder_lock(out) if first else contextlib.nullcontext() as lock, experiment_run(db, 'kfold', params) as run:  # each fold holds its fold_k/
         if lock: lock.describe(run.run_id)
         for k, (trn, val) in enumerate(folds):
-            print(f"fold {k+1}/{n_folds}: {len(trn)} training, {len(val)} validation images", flush=True)
-            last = LastEpochValidPreds()
-            learn = fit_leaves(path, splits=(trn, val), seed=seed, out=out/f'fold_{k}', check=False, record=db or False,
-                               cbs=cbs + [last], **fit_kwargs)
-            vocab = learn.dls.vocab
-            oof.append(_oof_frame(last.probs, df, val, vocab))
-            with learn.no_bar(): oof_kept.append(_oof_frame(learn.get_preds(ds_idx=1)[0].float(), df, val, vocab))
-            acc.append(learn.leaves_result['last_valid_accuracy']); acc_kept.append(learn.leaves_result['valid_accuracy'])
-            if has_test:
-                probs = predict_leaves(learn, path, tta=tta, n=tta_n, check=False)
-                test_probs.append(probs)
-                fold_probs.append(save_probs(probs, out/f'fold_{k}/test_probs.npz'))
-                write_submission(probs, path, out/f'fold_{k}/submission.csv')
+            with _fold_stopped(out, k, n_folds):
+                print(f"fold {k+1}/{n_folds}: {len(trn)} training, {len(val)} validation images", flush=True)
+                last = LastEpochValidPreds()
+                learn = fit_leaves(path, splits=(trn, val), seed=seed, out=out/f'fold_{k}', check=False, record=db or False,
+                                   cbs=cbs + [last], **fit_kwargs)
+                vocab = learn.dls.vocab
+                oof.append(_oof_frame(last.probs, df, val, vocab))
+                with learn.no_bar(): oof_kept.append(_oof_frame(learn.get_preds(ds_idx=1)[0].float(), df, val, vocab))
+                acc.append(learn.leaves_result['last_valid_accuracy']); acc_kept.append(learn.leaves_result['valid_accuracy'])
+                if has_test:
+                    probs = predict_leaves(learn, path, tta=tta, n=tta_n, check=False)
+                    test_probs.append(probs)
+                    fold_probs.append(save_probs(probs, out/f'fold_{k}/test_probs.npz'))
+                    write_submission(probs, path, out/f'fold_{k}/submission.csv')
             del learn  # the next fold's learner is built while this one would still be alive: one model's memory less
         oof, oof_kept = pd.concat(oof).reindex(df.image.values), pd.concat(oof_kept).reindex(df.image.values)
         save_probs(oof.rename_axis('image'), out/'oof_probs.npz')

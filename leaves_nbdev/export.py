@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastai.vision.all import *
 import contextlib, io, json, os, sys, tempfile, warnings
 from fastcore.script import call_parse
-from .data import LeavesError, LeavesDataError, LeavesArgumentError, disk_full
+from .errors import LeavesError, LeavesDataError, LeavesArgumentError, atomic_write, on_interrupt, cli_errors
 from .models import load_leaves_learner, read_leaves_model, unwrap_model
-from .cli import cli_errors
+
 
 # %% auto #0
 __all__ = ['LeavesOnnx', 'onnx_metadata', 'OnnxLeaves', 'export_onnx', 'leaves_export']
@@ -71,10 +71,8 @@ def export_onnx(model, fname, check=True) -> Path:
     r = d['recipe']
     net = LeavesOnnx(unwrap_model(learn.model).eval().cpu(), r.get('normalize')).eval()
     x = torch.randint(0, 256, (2, r['size'], r['size'], 1 if r.get('img_mode') == 'L' else 3), dtype=torch.uint8)
-    tmp = None
-    try:
-        fname.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=fname.parent, prefix='.export_', suffix='.onnx'); os.close(fd)
+    with atomic_write(fname) as f:  # the exporter and onnx write to the temporary file by its name; it becomes `fname` once checked
+        tmp = f.name
         try:
             with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # the exporter's progress lines
                 warnings.simplefilter('ignore')
@@ -92,12 +90,6 @@ def export_onnx(model, fname, check=True) -> Path:
             got = OnnxLeaves(tmp).session.run(None, {'image': x.numpy()})[0]
             if not np.allclose(got, want, atol=1e-4): raise LeavesError(f"the ONNX export of {model} predicts differently from it "
                                                                          f"(largest difference {np.abs(got - want).max():.2g})")
-        os.replace(tmp, fname)
-    except OSError as e:
-        e = disk_full(e, fname)
-        raise (e if isinstance(e, LeavesError) else LeavesDataError(f"{fname}: cannot be written ({type(e).__name__}: {e})")) from None
-    finally:
-        if tmp and os.path.exists(tmp): os.remove(tmp)
     return fname
 
 # %% ../nbs/12_export.ipynb #e510503e
@@ -108,7 +100,7 @@ def leaves_export(
     onnx:str='model.onnx',      # the ONNX file to write
 ):
     "Export a model file to ONNX (uint8 images in, probabilities out; size, normalisation and vocabulary inside), checked against the model"
-    f = export_onnx(model, onnx)
+    with on_interrupt(f"interrupted while exporting: no new {onnx} was written"): f = export_onnx(model, onnx)
     m = onnx_metadata(f)
     print(f"{f}: {len(m['vocab'])} species at {m['recipe']['size']} px, {f.stat().st_size/1e6:.1f} MB; "
           "onnxruntime's probabilities match the model's within 1e-4 on a random batch")

@@ -7,6 +7,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/interpret.html.md"""
 # %% ../nbs/07_interpret.ipynb #c453e106
 from __future__ import annotations
 from fastai.vision.all import *
+from .errors import atomic_write
 
 # %% auto #0
 __all__ = ['per_class_accuracy', 'interpret_leaves']
@@ -30,10 +31,11 @@ def interpret_leaves(learn:Learner, out=None, k=9, min_confusions=1, show=True) 
     with plt.rc_context({'axes.titlesize': 7}): interp.plot_top_losses(min(k, len(learn.dls.valid_ds)), nrows=3, figsize=(12, 12))
     figs.append(('top_losses.png', plt.gcf()))
     if out is not None:
-        out = Path(out); out.mkdir(parents=True, exist_ok=True)
-        for name, fig in figs: fig.savefig(out/name, dpi=80, bbox_inches='tight')
-        interp.per_class.to_csv(out/'per_class_accuracy.csv', index=False)
-        interp.most.to_csv(out/'most_confused.csv', index=False)
+        out = Path(out)
+        for name, fig in figs:
+            with atomic_write(out/name) as f: fig.savefig(f, dpi=80, bbox_inches='tight', format='png')
+        for name, df in (('per_class_accuracy.csv', interp.per_class), ('most_confused.csv', interp.most)):
+            with atomic_write(out/name) as f: df.to_csv(f, index=False)
     if not show:
         for _, fig in figs: plt.close(fig)
     return interp

@@ -7,6 +7,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/lr_find.html.md"""
 # %% ../nbs/03_lr_find.ipynb #d1c9cb3c
 from __future__ import annotations
 from fastai.vision.all import *
+from .errors import atomic_write
 
 # %% auto #0
 __all__ = ['LR_SUGGESTIONS', 'auto_suggestion', 'find_lr']
@@ -27,6 +28,7 @@ def find_lr(learn:Learner, suggest='valley', fname=None, start_lr=1e-7, end_lr=1
     lr = float(getattr(res, suggest))
     fig = plt.gcf()
     fig.axes[0].set_title(f'lr_find: {suggest} suggests {lr:.2e}')
-    if fname is not None: Path(fname).parent.mkdir(parents=True, exist_ok=True); fig.savefig(fname, dpi=90, bbox_inches='tight')
+    if fname is not None:
+        with atomic_write(fname) as f: fig.savefig(f, dpi=90, bbox_inches='tight', format=Path(fname).suffix[1:] or 'png')
     if not show: plt.close(fig)
     return lr

@@ -7,17 +7,18 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/models.html.md"""
 # %% ../nbs/02_models.ipynb #ff9ee815
 from __future__ import annotations
 from fastai.vision.all import *
-import errno, gzip, hashlib, os, re, shutil, tempfile, warnings
+import contextlib, errno, gzip, hashlib, os, re, shutil, warnings
 from PIL import Image
 from torchvision.models import get_model_weights
-from .data import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, LeavesDiskFull, disk_full, read_leaves_csv, leaves_datablock,
-                               DecodedImageCache, CachedImagesDL)
+from .errors import LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, LeavesDiskFull, atomic_write
+from .data import read_leaves_csv, leaves_datablock, DecodedImageCache, CachedImagesDL
 
 # %% auto #0
 __all__ = ['TORCHVISION_ARCHS', 'N_FEATURES', 'EFFICIENTNET_LITE', 'EfficientNetLiteBody', 'seed_head',
            'PretrainedWeightsUnavailable', 'PretrainedWeightsWarning', 'load_weights_file', 'hub_weights_path',
            'check_hub_file', 'imagenet_state', 'install_imagenet_weights', 'check_model_args', 'leaves_learner',
-           'unwrap_model', 'model_file_bytes', 'save_leaves_model', 'read_leaves_model', 'load_leaves_learner']
+           'unwrap_model', 'model_file_bytes', 'save_leaves_model', 'read_leaves_model', 'load_leaves_learner',
+           'CPUBFloat16', 'plain_precision']
 
 # %% ../nbs/02_models.ipynb #af87d1ca
 TORCHVISION_ARCHS = dict(resnet18=models.resnet18, resnet34=models.resnet34, resnet50=models.resnet50,
@@ -131,9 +132,8 @@ def install_imagenet_weights(fn, arch='mobilenet_v2') -> Path:
     if fn.name not in names: raise LeavesDataError(f"{fn}: not one of torchvision's {arch} weights files ({', '.join(names)})")
     if not fn.exists(): raise LeavesDataError(f"{fn}: file not found")
     check_hub_file(fn)
-    dest = hub_weights_path(arch).parent/fn.name; dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix='.tmp'); os.close(fd)
-    shutil.copyfile(fn, tmp); os.replace(tmp, dest)
+    dest = hub_weights_path(arch).parent/fn.name
+    with atomic_write(dest, need=fn.stat().st_size) as f, open(fn, 'rb') as src: shutil.copyfileobj(src, f)
     return dest
 
 # %% ../nbs/02_models.ipynb #b1f31fbd
@@ -217,17 +217,12 @@ def save_leaves_model(learn:Learner, fname, compresslevel=0) -> Path:
     if 'size' not in getattr(learn, 'leaves_recipe', {}):
         raise LeavesArgumentError("the learner has no `leaves_recipe` (its size, image mode, augmentation): build it with `folder_learner`, "
                                   "or set `learn.leaves_recipe = dict(size=..., img_mode='RGB', aug='fastai')`")
-    fname.parent.mkdir(parents=True, exist_ok=True)
     recipe = {**getattr(learn, 'leaves_recipe', {}), **getattr(learn, 'leaves_arch', {}), 'normalize': _normalize_stats(learn.dls)}
     d = dict(format='leaves_nbdev/1', state={k: v.detach().cpu() for k, v in unwrap_model(learn.model).state_dict().items()},
              vocab=[str(o) for o in learn.dls.vocab], recipe=recipe)
-    fd, tmp = tempfile.mkstemp(dir=fname.parent, suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as raw, gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=compresslevel) as f: torch.save(d, f)
-        os.replace(tmp, fname)
-    except OSError as e: raise disk_full(e, fname, model_file_bytes(learn.model)) from None  # the previous model file, if any, is intact
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
+    # the previous model file, if any, stays whole until the new one is
+    with atomic_write(fname, need=model_file_bytes(learn.model)) as raw, gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=compresslevel) as f:
+        torch.save(d, f)
     return fname
 
 def read_leaves_model(fname) -> dict:
@@ -262,3 +257,18 @@ def load_leaves_learner(model, path=None, bs=64, num_workers=None, cache=False) 
     learn.model.load_state_dict(d['state'])
     learn.leaves_arch, learn.leaves_recipe = {**learn.leaves_arch, 'pretrained': r.get('pretrained')}, r
     return learn
+
+# %% ../nbs/02_models.ipynb #59bb0133
+class CPUBFloat16(Callback):
+    "bf16 autocast on the CPU, where oneDNN runs it on bf16 matrix units (AMX, AVX512-BF16); fastai's `MixedPrecision` autocasts CUDA only"
+    order = 10  # as `MixedPrecision`: around the forward pass and the loss
+    def before_batch(self): self.autocast = torch.autocast('cpu', dtype=torch.bfloat16); self.autocast.__enter__()
+    def after_pred(self): self.learn.pred = to_float(self.pred)
+    def after_loss(self): self._exit()
+    def after_batch(self): self._exit()  # also after a batch that stopped early (cancelled, or validation's no loss step)
+    def _exit(self):
+        if getattr(self, 'autocast', None) is not None: self.autocast.__exit__(None, None, None); self.autocast = None
+
+def plain_precision(learn:Learner):
+    "A context in which `learn` runs in fp32: its autocast callbacks (`MixedPrecision`, `CPUBFloat16`) removed, and put back after"
+    return learn.removed_cbs([cb for cb in learn.cbs if isinstance(cb, (MixedPrecision, CPUBFloat16))])

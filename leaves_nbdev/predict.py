@@ -10,10 +10,11 @@ from fastai.vision.all import *
 from concurrent.futures import ThreadPoolExecutor
 import contextlib, sys, warnings
 from PIL import Image, ImageOps
-from .data import (LeavesDataError, LeavesArgumentError, read_leaves_csv, check_images, leaves_datablock, DecodedImageCache,
+from .errors import LeavesDataError, LeavesArgumentError, atomic_write
+from .data import (read_leaves_csv, check_images, leaves_datablock, DecodedImageCache,
                                CachedImagesDL, PILImageUpright, PILImageBWUpright, open_leaf_image, is_whole,
                                bars_wanted, ProgressLines, PROGRESS_MIN_ITEMS)
-from .models import leaves_learner, read_leaves_model, load_leaves_learner  # the model file's home
+from .models import leaves_learner, read_leaves_model, load_leaves_learner, plain_precision  # the model file's home
 
 # %% auto #0
 __all__ = ['PHOTO_EXTS', 'PredictionProgress', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission',
@@ -53,9 +54,10 @@ def predict_leaves(model, path, tta=True, n=4, bs=64, fname='test.csv', check=Tr
 # %% ../nbs/06_predict.ipynb #e5770e00
 def save_probs(probs:pd.DataFrame, fname) -> Path:
     "Save a probability frame from `predict_leaves` to the `.npz` file `fname`"
-    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(fname, probs=probs.values.astype(np.float32), images=np.array(probs.index, dtype=str),
-                        vocab=np.array(probs.columns, dtype=str))
+    fname = Path(fname)
+    with atomic_write(fname) as f:
+        np.savez_compressed(f, probs=probs.values.astype(np.float32), images=np.array(probs.index, dtype=str),
+                            vocab=np.array(probs.columns, dtype=str))
     return fname
 
 def load_probs(fname) -> pd.DataFrame:
@@ -94,8 +96,8 @@ def write_submission(probs:pd.DataFrame, path, fname='submission.csv') -> Path:
     if len(missing): raise LeavesDataError(f"no prediction for {len(missing)} test image(s), e.g. {list(missing[:5])}")
     labels = probs.columns.values[probs.loc[order].values.argmax(1)]
     sub = validate_submission(pd.DataFrame(dict(image=order.values, label=labels)), path, vocab=probs.columns)
-    fname = Path(fname); fname.parent.mkdir(parents=True, exist_ok=True)
-    sub.to_csv(fname, index=False)
+    fname = Path(fname)
+    with atomic_write(fname) as f: sub.to_csv(f, index=False)  # an earlier submission stays whole until this one is
     return fname
 
 # %% ../nbs/06_predict.ipynb #6e088c3d
@@ -193,7 +195,10 @@ def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_worke
         raise LeavesDataError(f"no photo could be read: " + '; '.join(f"{name}: {why}" for name, why in bad[:10]) + (f" (and {len(bad)-10} more)" if len(bad) > 10 else ''))
     ok = [i for i, (im, _) in enumerate(read) if im is not None]
     if onnx: probs = learn.probabilities([read[i][0] for i in ok], bs)
-    else: probs = _predict(learn, learn.dls.test_dl([_image_cls(img_mode).create(read[i][0]) for i in ok], bs=bs), tta, n, bars, 'predicting photos')
+    else:
+        # a plain pass runs in fp32, as the unsure threshold was chosen: a learner fresh from bf16 or fp16 training flags as its file does
+        with contextlib.nullcontext() if tta else plain_precision(learn):
+            probs = _predict(learn, learn.dls.test_dl([_image_cls(img_mode).create(read[i][0]) for i in ok], bs=bs), tta, n, bars, 'predicting photos')
     vocab = np.array(list(map(str, learn.vocab if onnx else learn.dls.vocab)), dtype=object)
     top_p, top_i = probs.topk(min(k, len(vocab)), dim=1)
     res = pd.DataFrame(dict(photo=[name for name, _ in found]))

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from fastcore.basics import noop
 import pandas as pd
+from .errors import LeavesError, LeavesDataError, LeavesWarning, write_error, make_folder
 
 # %% auto #0
 __all__ = ['record_run', 'process_identity', 'run_status', 'RecordNotWritten', 'experiment_run', 'leaderboard', 'RunFolderBusy',
@@ -28,7 +29,7 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
 _ADDED = dict(last_valid_accuracy='REAL', pid='INTEGER', host='TEXT', proc_start='TEXT', heartbeat='TEXT', last_epoch='INTEGER', epoch_s_max='REAL')
 
 def _connect(db):
-    db = Path(db); db.parent.mkdir(parents=True, exist_ok=True)
+    db = Path(db); make_folder(db.parent)
     con = sqlite3.connect(db, timeout=60)
     try:
         con.execute('PRAGMA journal_mode=WAL')
@@ -126,7 +127,7 @@ class _Run:
         if valid_accuracy is not None: self.valid_accuracy = float(valid_accuracy)
         self._write()
 
-class RecordNotWritten(UserWarning):
+class RecordNotWritten(LeavesWarning):
     "The experiment record could not be written; the run goes on (the command-line tools print it as one `warning:` line)"
 
 def _try_write(db, row, when):
@@ -154,19 +155,27 @@ def experiment_run(db, kind:str, params:dict, command=None):
         if db is not None: _try_write(db, row(status, round(time.time()-t0, 2)), 'end')
 
 # %% ../nbs/04_record.ipynb #97782b5d
+def _read_only(db):
+    "A connection that only reads `db`: a record on a read-only disk (a Kaggle input), which SQLite's WAL mode cannot open otherwise"
+    return sqlite3.connect(f"{Path(db).absolute().as_uri()}?immutable=1", uri=True)
+
 def leaderboard(db, kind=None) -> pd.DataFrame:
     "The runs in `db` (of `kind`, if given), every column (`valid_accuracy`: best epoch, `last_valid_accuracy`: last), best first, newest first among equals"
-    if not Path(db).exists(): raise FileNotFoundError(f"{db}: no experiment record there yet")
-    con = _connect(db)
+    if not Path(db).is_file(): raise LeavesDataError(f"{db}: no experiment record there yet" + (' (a folder)' if Path(db).is_dir() else ''))
+    q = 'SELECT * FROM runs' + (' WHERE kind=?' if kind else '') + ' ORDER BY valid_accuracy IS NULL, valid_accuracy DESC, started DESC'
     try:
-        q = 'SELECT * FROM runs' + (' WHERE kind=?' if kind else '') + ' ORDER BY valid_accuracy IS NULL, valid_accuracy DESC, started DESC'
-        lb = pd.read_sql_query(q, con, params=(kind,) if kind else ())
-    finally: con.close()
+        try: con = _connect(db)
+        except (sqlite3.OperationalError, LeavesError): con = _read_only(db)  # a folder it may not write in: read as it is
+        try: lb = pd.read_sql_query(q, con, params=(kind,) if kind else ())
+        finally: con.close()
+    except sqlite3.DatabaseError as e: raise LeavesDataError(f"{db}: not an experiment record (runs.db) of leaves_nbdev ({e})") from None
+    except pd.errors.DatabaseError as e: raise LeavesDataError(f"{db}: not an experiment record (runs.db) of leaves_nbdev ({' '.join(str(e).split())[-120:]})") from None
+    lb = lb.reindex(columns=list(dict.fromkeys([*_COLUMNS, *lb.columns])))  # an older record read as it is lacks the newer columns
     lb['status'] = [run_status(r) for r in lb.to_dict('records')]  # a `running` row whose process is gone: `died after epoch N`
     return lb
 
 # %% ../nbs/04_record.ipynb #4318ec91
-class RunFolderBusy(RuntimeError):
+class RunFolderBusy(LeavesError, RuntimeError):
     "Another run is writing into this output folder"
 
 class _FolderLock:
@@ -184,8 +193,9 @@ def run_folder_lock(out):
     out = Path(out).resolve()
     if fcntl is None: yield _FolderLock(io.StringIO()); return  # Windows: not locked
     if out in _HELD: yield _HELD[out]; return
-    out.mkdir(parents=True, exist_ok=True)
-    f = open(out/'.leaves_run.lock', 'a+')
+    make_folder(out)
+    try: f = open(out/'.leaves_run.lock', 'a+')
+    except OSError as e: raise write_error(e, out/'.leaves_run.lock') from None
     try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a dead process's lock is gone with it: taken over
     except BlockingIOError:
         f.seek(0); who = f.read().strip() or 'another run'; f.close()

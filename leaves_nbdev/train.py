@@ -9,17 +9,19 @@ from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
 import copy, inspect, json, os, shutil, sys, time, warnings, contextlib
-from .data import (leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, LeavesDataError, LeavesArgumentError,
-                               LeavesWarning, check_free_space, disk_full, bars_wanted, is_whole)
+from .errors import (LeavesDataError, LeavesArgumentError, LeavesWarning, check_free_space, atomic_write, write_text, make_folder,
+                                 Interrupted)
+from .data import leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, bars_wanted, is_whole
 from .budget import parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, fmt_duration, precision_autocast
-from .models import leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model, model_file_bytes
+from .models import (leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model, model_file_bytes,
+                                 CPUBFloat16, plain_precision)
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .record import experiment_run, run_folder_lock
 
 # %% auto #0
 __all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
-           'CPUBFloat16', 'single_process', 'check_fit_args', 'folder_learner', 'read_schedule', 'fit_schedule',
-           'TrainingInterrupted', 'unsure_threshold', 'keep_unsure_threshold', 'fit_leaves']
+           'single_process', 'check_fit_args', 'folder_learner', 'read_schedule', 'fit_schedule', 'TrainingInterrupted',
+           'kept_model', 'unsure_threshold', 'keep_unsure_threshold', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -64,11 +66,9 @@ class LeavesHistory(Callback):
 
     def write(self, kept_epoch=None):
         "Rewrite the CSV; after training, `kept_epoch` marks the epoch whose model was kept (column `kept`)"
-        self.fname.parent.mkdir(parents=True, exist_ok=True)
         df = pd.DataFrame(self.rows)
         if kept_epoch is not None: df['kept'] = df.epoch.eq(kept_epoch)
-        try: df.to_csv(self.fname, index=False)
-        except OSError as e: raise disk_full(e, self.fname) from None
+        with atomic_write(self.fname) as f: df.to_csv(f, index=False)
 
 # %% ../nbs/05_train.ipynb #0f1b45a0
 def plot_history(history, fname=None, show=True):
@@ -90,7 +90,8 @@ def plot_history(history, fname=None, show=True):
     for a in (a1, a2):
         for e in df.epoch[df.phase.ne(df.phase.shift()) & (df.index > 0)]: a.axvline(e - .5, color='grey', ls=':')
     fig.tight_layout()
-    if fname is not None: fig.savefig(fname, dpi=90)
+    if fname is not None:
+        with atomic_write(fname) as f: fig.savefig(f, dpi=90, format=Path(fname).suffix[1:] or 'png')
     if not show: plt.close(fig)
     return fig
 
@@ -132,16 +133,6 @@ def torch_optimizer(opt='adam', mom=0.9, sqr_mom=0.99, eps=1e-5, fused='auto', w
     return partial(DecayGroupsOptimWrapper, opt=torch.optim.AdamW, betas=(mom, sqr_mom), eps=eps, wd_bn_bias=wd_bn_bias, **kw)
 
 # %% ../nbs/05_train.ipynb #b7063cba
-class CPUBFloat16(Callback):
-    "bf16 autocast on the CPU, where oneDNN runs it on bf16 matrix units (AMX, AVX512-BF16); fastai's `MixedPrecision` autocasts CUDA only"
-    order = 10  # as `MixedPrecision`: around the forward pass and the loss
-    def before_batch(self): self.autocast = torch.autocast('cpu', dtype=torch.bfloat16); self.autocast.__enter__()
-    def after_pred(self): self.learn.pred = to_float(self.pred)
-    def after_loss(self): self._exit()
-    def after_batch(self): self._exit()  # also after a batch that stopped early (cancelled, or validation's no loss step)
-    def _exit(self):
-        if getattr(self, 'autocast', None) is not None: self.autocast.__exit__(None, None, None); self.autocast = None
-
 def _precision(precision, device=None, warn=True):
     "'auto': bf16 on a CUDA GPU that has it (fp16 otherwise), fp32 on a CPU or Apple's mps; 'bf16' on a CPU autocasts, and says when it is emulated"
     # the device's type without creating a CUDA context (`default_device()` would, on the current GPU, maybe not this process's)
@@ -331,12 +322,20 @@ def dls_at(self:Learner, size, bs=None) -> DataLoaders:
                       vocab=dls.vocab, check=False, cache=f['cache'], num_workers=f['num_workers'], extra_batch_tfms=norm)
 
 @patch
-def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None):
-    "Progressive resizing: train one more cosine cycle of `epochs` at `size`; the loaders and recipe go back if no epoch there beats the kept model"
+def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None, least=8):
+    "Progressive resizing: train one more cosine cycle of `epochs` at `size`; the loaders and recipe go back if no epoch there beats the kept model. Out of GPU memory, the batch is halved (down to `least`) and the cycle starts again"
     saver, before = first(cb for cb in L(cbs) if isinstance(cb, SaveBestLeavesModel)), (self.dls, self.leaves_recipe['size'])
-    n_before = saver.n_epochs if saver else 0
-    self.dls, self.leaves_recipe['size'] = self.dls_at(size, bs), size  # prediction resizes to the size the kept weights trained at
-    self.fit_sgdr_any_mult(1, epochs, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom)
+    n_before, bs = saver.n_epochs if saver else 0, bs or self.dls.bs
+    self.leaves_recipe['size'] = size  # prediction resizes to the size the kept weights trained at
+    while True:
+        self.dls = self.dls_at(size, bs)
+        try: self.fit_sgdr_any_mult(1, epochs, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom); break
+        except torch.OutOfMemoryError:
+            if bs <= least: raise
+            if torch.cuda.is_available(): torch.cuda.empty_cache()
+            if self.opt is not None: self.opt.zero_grad()
+            print(f'out of GPU memory at {size} px with batch {bs}: the {size} px cycle starts again with batch {bs//2}', flush=True)
+            bs //= 2
     # the saver keeps its best across phases: a final size that never beats the small size's best keeps that model
     if saver and saver.best_epoch is not None and saver.best_epoch < n_before: self.dls, self.leaves_recipe['size'] = before
 
@@ -467,7 +466,7 @@ def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller
 
 
 # %% ../nbs/05_train.ipynb #956ab57b
-class TrainingInterrupted(KeyboardInterrupt):
+class TrainingInterrupted(Interrupted):
     "Training stopped by Ctrl-C (or SIGTERM in a command-line tool); the message says what was kept, and where"
 
 class _Heartbeat(Callback):
@@ -477,15 +476,20 @@ class _Heartbeat(Callback):
     def before_epoch(self): self.t0 = time.time()
     def after_epoch(self): self.record_run.beat(self.saver.n_epochs - 1, time.time() - self.t0, self.saver.saved_best)
 
-def _interrupted(saver, history, run, first) -> TrainingInterrupted:
-    "What an interrupted run kept: the history written (its kept epoch marked), the record's row filled, and the one-line message"
+def kept_model(saver) -> str:
+    "The kept model, as a message names it: its epoch, its validation accuracy (when there is a validation split) and its file"
+    acc = f", validation accuracy {saver.saved_best:.4f}" if saver.saved_best is not None else ''
+    return f"(epoch {saver.best_epoch}{acc}) is in {saver.fname}"
+
+def _interrupted(saver, history, run, first, trained=False) -> TrainingInterrupted:
+    "What an interrupted run kept: the history written (its kept epoch marked), the record's row filled, and the one-line message (`trained`: stopped after training, in what follows it)"
     n, kept = len(history.rows), saver.best_epoch
     if first and n: history.write(kept_epoch=kept)
-    if kept is None: return TrainingInterrupted(f"interrupted after {n} epoch{'s'*(n != 1)}: no model was saved")
-    acc = f", validation accuracy {saver.saved_best:.4f}" if saver.saved_best is not None else ''
+    when = f"interrupted after {n} epoch{'s'*(n != 1)}" + (' (training had ended)' if trained else '')
+    if kept is None: return TrainingInterrupted(f"{when}: no model was saved")
     run.valid_accuracy = saver.saved_best
     run.last_valid_accuracy, run.files = history.rows[-1].get('accuracy'), [saver.fname, history.fname] + saver.snapshots
-    return TrainingInterrupted(f"interrupted after {n} epoch{'s'*(n != 1)}: the best model so far (epoch {kept}{acc}) is in {saver.fname}")
+    return TrainingInterrupted(f"{when}: {'the kept model' if trained else 'the best model so far'} {kept_model(saver)}")
 
 # %% ../nbs/05_train.ipynb #4f76efac
 def _results(learn, run, history, saver, controller, s, first, show, out, **kwargs) -> dict:
@@ -497,8 +501,7 @@ def _results(learn, run, history, saver, controller, s, first, show, out, **kwar
     if first:
         history.write(kept_epoch=saver.best_epoch)
         plot_history(out/'history.csv', out/'training_curves.png', show=show)
-        try: (out/'plan.json').write_text(json.dumps(s, indent=1, default=str))  # `fit_leaves(plan=...)`, `--plan`: the same schedule again
-        except OSError as e: raise disk_full(e, out/'plan.json') from None
+        write_text(out/'plan.json', json.dumps(s, indent=1, default=str))  # `fit_leaves(plan=...)`, `--plan`: the same schedule again
         files += [out/'training_curves.png', out/'plan.json'] + [out/'lr_find.png']*(out/'lr_find.png').exists()
         if controller:
             print(f"budget {fmt_duration(s['budget'])}: training done after {fmt_duration(controller.clock() - controller.start)}; "
@@ -523,8 +526,7 @@ def keep_unsure_threshold(learn:Learner, fname, keep=0.95):
     if not len(learn.dls.valid.dataset): return None
     # in fp32, as prediction runs (no autocast), and the first process alone after a run on several (fastai would wait
     # for the others to gather predictions)
-    autocast = [cb for cb in learn.cbs if isinstance(cb, (MixedPrecision, CPUBFloat16))]
-    with learn.no_bar(), learn.no_logging(), learn.removed_cbs(autocast), single_process():
+    with learn.no_bar(), learn.no_logging(), plain_precision(learn), single_process():
         probs, targs = learn.get_preds(dl=learn.dls.valid)
     t = unsure_threshold(probs, targs, keep)
     if t is not None:
@@ -583,7 +585,7 @@ def fit_leaves(
     _set_process_device()  # first: checking the precision asks the GPU, which must be this process's own
     a = check_fit_args(**params)
     out, first, start = Path(out), rank_distrib() == 0, budget_start or time.time()  # under Accelerate, the first process writes
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     set_seed(seed, reproducible=True)
     db = (out/'runs.db' if record is True else Path(record)) if record and first else None
     with run_folder_lock(out) if first else contextlib.nullcontext() as lock, experiment_run(db, 'train', params) as run:
@@ -600,8 +602,10 @@ def fit_leaves(
                 with _distributed(learn):
                     fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
             except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
-        if first and saver.monitor == 'accuracy': keep_unsure_threshold(learn, out/'model.pt.gz')  # what prediction calls unsure
-        learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
-                                       lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable)
+        try:  # minutes on a CPU still: the unsure threshold's validation pass, the curves
+            if first and saver.monitor == 'accuracy': keep_unsure_threshold(learn, out/'model.pt.gz')  # what prediction calls unsure
+            learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
+                                           lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable, kept_model=kept_model(saver))
+        except KeyboardInterrupt: raise _interrupted(saver, history, run, first, trained=True) from None
     return learn
 
