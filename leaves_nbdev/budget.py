@@ -7,14 +7,14 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/budget.html.md"""
 # %% ../nbs/11_budget.ipynb #d8407de9
 from __future__ import annotations
 from fastai.vision.all import *
-import contextlib, copy, math, os, re, time  # after fastai's star import, which has a `copy` of its own
-from .errors import LeavesArgumentError
+import contextlib, copy, gc, math, os, re, time  # after fastai's star import, which has a `copy` of its own
+from .errors import LeavesError, LeavesArgumentError
 from .data import read_leaves_csv, load_resized
 
 # %% auto #0
-__all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'measure_speeds', 'fmt_duration', 'plan_budget',
-           'best_plan', 'describe_plan', 'decode_per_s', 'fill_batch', 'final_batch_size', 'plan_fit',
-           'BudgetController']
+__all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory', 'measure_speeds', 'fmt_duration',
+           'plan_budget', 'best_plan', 'describe_plan', 'decode_per_s', 'fill_batch', 'final_batch_size', 'plan_fit',
+           'PhaseClock', 'BudgetController']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -53,6 +53,11 @@ def precision_autocast(device, precision):
     if precision == 'fp32': return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if precision == 'bf16' else torch.float16)
 
+def free_gpu_memory():
+    "Give the GPU's memory held by what is no longer referenced back to the card (after an out-of-memory error); nothing on a CPU"
+    gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
+
 def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions=('fp32',), channels_last=True, n_batches=1,
                    bs=32, stop_after=None, n_warmup=2) -> pd.DataFrame:
     "Training and evaluation images/s of a copy of `learn.model` on random batches at each size and precision; stops growing the size once one training batch takes over `stop_after` seconds"
@@ -74,17 +79,20 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
             def eval_step():
                 with torch.no_grad(), precision_autocast(dev, precision): model(x)
             res = {}
-            for kind, step in (('train', train_step), ('eval', eval_step)):
-                # warm-up: the optimizer's state, allocations, kernel choice; the process's first steps (thread pools, oneDNN's
-                # caches) take longer still, and once made a 64 px epoch measure 40 s that ran in 11 s
-                model.train(kind == 'train')
-                for _ in range(n_warmup if warm else 3*n_warmup): step()
-                warm = True
-                if dev.type == 'cuda': torch.cuda.synchronize()
-                t = time.perf_counter()
-                for _ in range(n_batches): step()
-                if dev.type == 'cuda': torch.cuda.synchronize()
-                res[kind] = bs*n_batches/(time.perf_counter() - t)
+            try:
+                for kind, step in (('train', train_step), ('eval', eval_step)):
+                    # warm-up: the optimizer's state, allocations, kernel choice; the process's first steps (thread pools, oneDNN's
+                    # caches) take longer still, and once made a 64 px epoch measure 40 s that ran in 11 s
+                    model.train(kind == 'train')
+                    for _ in range(n_warmup if warm else 3*n_warmup): step()
+                    warm = True
+                    if dev.type == 'cuda': torch.cuda.synchronize()
+                    t = time.perf_counter()
+                    for _ in range(n_batches): step()
+                    if dev.type == 'cuda': torch.cuda.synchronize()
+                    res[kind] = bs*n_batches/(time.perf_counter() - t)
+            except torch.OutOfMemoryError: res = None  # a card this size and batch do not fit on: no larger size either
+            if res is None: free_gpu_memory(); break
             rows.append(dict(size=size, precision=precision, train=res['train'], eval=res['eval']))
             if stop_after and bs/res['train'] > stop_after: break
     return pd.DataFrame(rows)
@@ -113,6 +121,9 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
             cost = n_test*(n + 1)*(1/evaluate[s] + decode)
             if cost <= tta_share*budget or n == 0: return n, cost
     left = budget*(1 - margin) - spent - fixed
+    # the unsure threshold's pass after training runs in fp32, whatever the training precision (its speed, where measured)
+    fp32 = speeds[speeds.precision == 'fp32'].set_index('size')['eval'].to_dict() if (speeds.precision == 'fp32').any() else evaluate
+    def unsure(s): return n_valid*(1/fp32.get(s, evaluate[s]) + decode)
     step_s = bs*(1/train[small] + decode)  # one lr_find iteration
     lr_iters = lr_find_iters or int(np.clip(0.10*left/step_s, 20, 100))  # given: kept
     lr_s = lr_iters*step_s
@@ -121,7 +132,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
     for size in sorted(sp.index, reverse=True):
         size = int(size)
         tta_n, tta_s = tta(size)
-        train_s = left - lr_s - tta_s - cache_s(size)
+        train_s = left - lr_s - tta_s - cache_s(size) - unsure(size)
         if size == small:
             small_epochs = int((train_s - frozen_s)//epoch_s(small))
             if small_epochs < 1: break
@@ -137,13 +148,13 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                     final_epochs=final_epochs, tta_n=tta_n)
         break
     if plan is None:
-        least = (spent + fixed + lr_s + frozen_s + epoch_s(small) + tta(small)[1])/(1 - margin)
+        least = (spent + fixed + lr_s + frozen_s + epoch_s(small) + tta(small)[1] + unsure(small))/(1 - margin)
         raise LeavesArgumentError(f'budget={fmt_duration(budget)}: too short for this machine: after {fmt_duration(spent)} already spent, lr_find '
                                   f'({fmt_duration(lr_s)}) and {freeze_epochs + 1} epoch(s) at {small} px ({fmt_duration(frozen_s + epoch_s(small))}) '
                                   f'do not fit; give at least {fmt_duration(1.1*least + 1)}')  # 10%: speeds move between one run and the next
     fs = plan['final_size'] or small
     seconds = dict(spent=spent, lr_find=lr_s, frozen=frozen_s, sgdr=plan['cycle_len']*epoch_s(small),
-                   final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., tta=tta(fs)[1], fixed=fixed)
+                   final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., unsure=unsure(fs), tta=tta(fs)[1], fixed=fixed)
     return dict(plan, budget=budget, lr_find_iters=lr_iters, n_cycles=1, cycle_mult=1, precision=precision,
                 seconds={k: round(v, 1) for k, v in seconds.items()}, predicted=round(sum(seconds.values()), 1),
                 epoch_seconds={int(s): round(epoch_s(s), 1) for s in sp.index}, final_cache_seconds=round(cache_s(fs), 1), rejected=why,
@@ -151,6 +162,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                 cache_seconds={int(s): round(cache_s(s), 1) for s in sp.index},
                 pass_seconds={int(s): round(n_test*(1/evaluate[s] + decode), 2) for s in sp.index},
                 valid_seconds={int(s): round(n_valid*(1/evaluate[s] + decode), 2) for s in sp.index},
+                unsure_seconds={int(s): round(unsure(s), 2) for s in sp.index},
                 min_final_epochs=min_final_epochs, small_share=small_share, max_small_epochs=max_small_epochs, tta_share=tta_share)
 
 def best_plan(plans:list) -> dict:
@@ -220,29 +232,92 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     final_bs = final_batch_size(learn, plan['final_size'], plan['precision'], bs, channels_last=channels_last) if plan['final_size'] else min(bs, 32)
     return dict(plan, final_bs=final_bs)
 
+# %% ../nbs/11_budget.ipynb #4ee93e5c
+class PhaseClock(ParamScheduler):
+    "fastai's `ParamScheduler` whose position is what the phase has used of what it was `given`: seconds of `clock` (a budget; or until `deadline`) or training batches (`clock=None`, a replay); training ends with the batch that reaches it, and that epoch validates"
+    order = TrackerCallback.order + 3  # its `after_epoch` ends the fit: after the epoch's model is saved and its history written
+    def __init__(self, given=None, clock=None, deadline=None, n_epoch=None, scheds=None):
+        super().__init__(scheds or {})
+        self.given, self.clock, self.deadline, self.n_epoch_cap, self.reserve = given, clock, deadline, n_epoch, 0.
+        self.batches, self.done, self.end_pos = 0, False, None
+
+    def with_scheds(self, scheds): self.scheds = scheds; return self
+    def n_epochs(self, n_batches:int) -> int:
+        "The epochs to give fastai's `fit`: enough for the batches, or the cap for seconds (the clock ends it first)"
+        return math.ceil(self.given/max(n_batches, 1)) if self.clock is None else self.n_epoch_cap or 10_000
+    def _used(self): return self.clock() - self.t0 if self.clock else self.batches
+    def _batch_s(self):
+        "A training batch's seconds, as they run (the first, with its warm-up, counts only while it is alone)"
+        return float(np.median(self.batch_s[1:] or self.batch_s)) if self.clock and self.batch_s else 0.
+    @property
+    def pos(self) -> float:
+        "How far the phase is: 0 at its start, 1 at its last batch (the one that ends before its deadline, less what follows an epoch's training: validation, saving)"
+        return min(self._used()/max(self.given - self.reserve - self._batch_s(), 1e-9), 1.)
+
+    def before_fit(self):
+        super().before_fit()
+        self.t0, self.batches, self.done, self.batch_s = self.clock() if self.clock else 0., 0, False, []
+        if self.deadline is not None: self.given = self.deadline - self.t0  # seconds from now: building loaders came out of them
+        if self.given <= 0: self.done, self.end_pos = True, 1.; raise CancelFitException()  # no time, or no batch, left for it
+    def before_batch(self):
+        self._update_val(min(self.pos, 1.))
+        if self.clock: self.tb = self.clock()
+    def after_batch(self):
+        super().after_batch()
+        self.batches += 1
+        if self.clock: self.batch_s.append(self.clock() - self.tb)
+        if self.pos >= 1: self.done, self.end_pos = True, 1.; raise CancelTrainException()
+    def after_cancel_train(self):
+        # fastai's `Recorder` drops the training loss of a cancelled epoch: one the clock ended is an epoch like the others
+        if hasattr(self.learn, 'recorder'): self.recorder.cancel_train = False
+    def after_train(self): self.tv = self.clock() if self.clock else 0.
+    def after_epoch(self):
+        # what follows an epoch's training (validation, the model saved, the history written) must fit in its last one too
+        if self.clock: self.reserve = max(self.reserve, self.clock() - self.tv)
+        if self.done: raise CancelFitException()
+    def after_fit(self):
+        super().after_fit()
+        if self.end_pos is None: self.end_pos = self.pos  # a fit that ran out of epochs first
+
 # %% ../nbs/11_budget.ipynb #bab46707
 class BudgetController(Callback):
-    "Hold a run to `plan`'s budget, started at `start` by `clock`: re-plan the phases still to come from real timings and the epochs actually run, and cut a phase whose next epoch would end too late"
-    order = TrackerCallback.order + 2  # after `SaveBestLeavesModel` (one after the tracker) saved the epoch: a cut loses no best epoch
+    "Hold a run to `plan`'s budget, started at `start` by `clock`: give each phase its deadline (`phase_clock`), choose the final size once its real batches are timed, and keep the time what follows training needs"
+    order = TrackerCallback.order + 2
     def __init__(self, plan, start, clock=time.time, margin=0.02):
         store_attr()  # `plan` is the schedule `fit_schedule` reads: re-plans change it in place
         self.end = start + plan['budget']*(1 - margin) - plan['seconds']['fixed']  # prediction done by then
-        self.timed, self.ran, self.notes, self.stopped = {}, [], [], None
-        self.ratio, self.drift, self.small_ran, self.pass_s = 1., 1., None, dict(plan['pass_seconds'])
+        self.timed, self.ran, self.notes, self.stopped, self.clocks, self.deadline = {}, [], [], None, {}, {}
+        self.ratio, self.valid_ratio, self.pass_s = 1., 1., dict(plan['pass_seconds'])
+        plan['phase_seconds'], plan['phase_batches'] = {}, {}
 
     def _say(self, msg): self.notes.append(msg); print(f'budget: {msg}', flush=True)
-    def _tta_s(self, size): return (self.plan['tta_n'] + 1)*self.pass_s[size]
+    def after_s(self, size):
+        "Seconds what follows training at `size` takes: the unsure threshold's pass (fp32) and the test set's prediction, TTA's passes with it"
+        unsure = self.plan.get('unsure_seconds', self.plan['valid_seconds'])[size]*self.valid_ratio
+        return unsure + (self.plan['tta_n'] + 1)*self.pass_s[size]
+    def train_end(self, size): return self.end - self.after_s(size)
     def _epoch_s(self, size):
-        "An epoch at `size`: as the small size's last epoch ran, else as timed on real batches (times the pace since), else as measured, scaled like the last size timed"
-        if size == self.plan['size'] and self.small_ran: return self.small_ran
-        return self.timed[size]*self.drift if size in self.timed else self.plan['epoch_seconds'][size]*self.ratio
+        "An epoch at `size`: as timed on real batches, else as measured, scaled like the last size timed"
+        return self.timed[size] if size in self.timed else self.plan['epoch_seconds'][size]*self.ratio
     def _left(self, size):
-        "Seconds left for training if it ends at `size`: TTA there, a larger size's new loaders (2 s) and, for a size not built yet, its cache"
+        "Seconds left for training if it ends at `size`: a larger size's new loaders (2 s) and, for a size not built yet, its cache"
         setup = 0. if size == self.plan['size'] else 2. + (0. if size in self.timed else self.plan['cache_seconds'][size])
-        return self.end - self.clock() - self._tta_s(size) - setup
-
+        return self.train_end(size) - self.clock() - setup
 
 # %% ../nbs/11_budget.ipynb #b4c12b1b
+@patch
+def phase_clock(self:BudgetController, name) -> PhaseClock:
+    "The `PhaseClock` of the phase `name`, about to start: its deadline (the frozen epoch's measured seconds; the small size's share; the end of training for the last)"
+    p, now, small = self.plan, self.clock(), self.plan['size']
+    if name == 'frozen':  # the head alone, as measured, leaving the whole model an epoch at the small size at least
+        self.deadline[name] = min(now + p['seconds']['frozen'], self.train_end(small) - self._epoch_s(small))
+    deadline = self.deadline.get(name, self.train_end(p['final_size'] or small))
+    size = p['final_size'] if name.startswith('final') else small
+    expected = max(deadline - now, 0.)/max(self._epoch_s(size), 1e-9)  # epochs, for fastai's count: the clock ends the phase
+    self.clocks[name] = PhaseClock(None, self.clock, deadline=deadline, n_epoch=math.ceil(5*expected) + 2)
+    self.running = (name, size) if name.startswith(('final', 'restart')) or (name in ('sgdr', 'train') and not p['final_size']) else None  # it ends training
+    return self.clocks[name]
+
 @patch
 def before_epoch(self:BudgetController): self.t0 = self.clock()
 @patch
@@ -251,20 +326,16 @@ def before_validate(self:BudgetController): self.tv = self.clock()
 def after_validate(self:BudgetController):
     "Prediction passes cost what validation really took, scaled from the validation set to the test set"
     size, p = self.learn.leaves_recipe['size'], self.plan
-    if p['valid_seconds'].get(size): self.pass_s = {s: v*(self.clock() - self.tv)/p['valid_seconds'][size] for s, v in p['pass_seconds'].items()}
-
+    if p['valid_seconds'].get(size):
+        self.valid_ratio = (self.clock() - self.tv)/p['valid_seconds'][size]
+        self.pass_s = {s: v*self.valid_ratio for s, v in p['pass_seconds'].items()}
+    if getattr(self, 'running', None):  # the phase that ends training ends where prediction, at its speed now, still fits
+        name, size = self.running
+        c = self.clocks[name]
+        if hasattr(c, 't0'): c.deadline, c.given = self.train_end(size), self.train_end(size) - c.t0
 @patch
 def after_epoch(self:BudgetController):
-    "The guard: stop the phase, its epoch's model saved, when the next epoch (as long as this one) would leave no time to predict"
-    size, dt = self.learn.leaves_recipe['size'], self.clock() - self.t0
-    self.ran.append(dict(phase=self.learn.leaves_phase, size=size, seconds=round(dt, 2)))
-    # one plain prediction pass is all it must leave: TTA's extra passes give way to an epoch that finishes its cosine
-    if self.clock() + dt > self.end - self.pass_s[size] and self.epoch < self.n_epoch - 1:
-        self.stopped = f'stopped after {self.epoch + 1} of {self.n_epoch} epochs of this phase: the next would end past the budget'
-        self.plan['cut'] = {self.learn.leaves_phase: self.epoch + 1}  # what ran, for the plan file: a replay stops there too
-        self._say(self.stopped)
-        raise CancelFitException()
-
+    self.ran.append(dict(phase=self.learn.leaves_phase, size=self.learn.leaves_recipe['size'], seconds=round(self.clock() - self.t0, 2)))
 
 # %% ../nbs/11_budget.ipynb #b226eacb
 @patch
@@ -277,7 +348,7 @@ def _set(self:BudgetController, why, **kw):
 
 @patch
 def _split(self:BudgetController, size):
-    "The small size's epochs and the final `size`'s that fit, as the planner splits them (the time after the last whole final epoch goes to small ones)"
+    "The small size's epochs and the final `size`'s that fit, as the planner splits them (what is left after the final epochs goes to the small size)"
     p, small = self.plan, self.plan['size']
     e_small, e_size, left = self._epoch_s(small), self._epoch_s(size), self._left(size)
     n_small = int(np.clip(p['small_share']*left//e_small, 1, p['max_small_epochs']))
@@ -290,16 +361,15 @@ def time_final(self:BudgetController, learn, size, least=8) -> float:
     while True:
         bs = self.plan.get('final_bs') or learn.dls.bs
         try: return learn.epoch_seconds(size, bs=bs)
-        except torch.OutOfMemoryError:
-            if bs <= least: raise
-            if torch.cuda.is_available(): torch.cuda.empty_cache()
-            self._set(f'out of GPU memory at {size} px with batch {bs}', final_bs=bs//2)
+        except torch.OutOfMemoryError as e: why = ' '.join(str(e).split())[:200]
+        free_gpu_memory()  # outside the `except`: its traceback no longer holds the probe's tensors
+        if bs <= least: raise LeavesError(f"out of GPU memory at {size} px even with batch {bs} ({why}); give a smaller --size")
+        self._set(f'out of GPU memory at {size} px with batch {bs}', final_bs=bs//2)
 
 @patch
 def plan_small(self:BudgetController, learn):
-    "Before the small size's cycle: time real batches of the whole model there and at the largest final size that seems to fit, then set both phases' epochs"
+    "Before the small size's cycle: time real batches of the whole model there and at the largest final size that seems to fit, then give the small size its seconds and the final size the rest"
     p, small = self.plan, self.plan['size']
-    if self.stopped: return
     self.timed[small] = learn.epoch_seconds(small)
     self.ratio = self.timed[small]/p['epoch_seconds'][small]
     for size in sorted((s for s in p['epoch_seconds'] if s > small), reverse=True):
@@ -309,29 +379,37 @@ def plan_small(self:BudgetController, learn):
             self.ratio = self.timed[size]/p['epoch_seconds'][size]  # untimed sizes: scaled like the nearest timed one
         n_small, n_final = self._split(size)
         if n_final >= p['min_final_epochs']:
+            self.deadline['sgdr'] = self.deadline['train'] = self.clock() + n_small*self._epoch_s(small)
             return self._set('timed real batches', cycle_len=n_small, final_size=size, final_epochs=n_final)
-    self._set('timed real batches; no final size fits', cycle_len=max(0, int(self._left(small)//self._epoch_s(small))),
+    self.deadline['sgdr'] = self.deadline['train'] = self.train_end(small)  # no final size: the small size's cosine runs to the end of training
+    self._set('timed real batches; no final size fits', cycle_len=max(1, int(self._left(small)//self._epoch_s(small))),
               final_size=None, final_epochs=0)
 
 @patch
 def plan_final(self:BudgetController, learn):
-    "After the small size's cycle: the final size gets the whole epochs that fit at the pace the run keeps (at least `min_final_epochs`); else a smaller size, else a warm restart at the small size"
+    "After the small size's cycle: the final size (the largest whose epochs at the pace the run keeps number `min_final_epochs`) trains to the end of training; where none fits, a warm restart at the small size does"
     p, small = self.plan, self.plan['size']
-    if self.stopped: return p.update(final_size=None, final_epochs=0, restart_epochs=0)  # the plan file says what ran
     ran = [r['seconds'] for r in self.ran if r['size'] == small and r['phase'] != 'frozen']
-    # a machine that slowed down since the timing: its last small-size epoch against its first ones (timing itself reads a
-    # little high or low, and not by the same factor at every size, so the final size's timing is otherwise taken as it is)
-    if ran: self.drift, self.small_ran = max(1., ran[-1]/float(np.median(ran[:3]))), ran[-1]
+    if ran: self.timed[small] = max(self.timed.get(small, 0.), float(np.median(ran[-3:])))  # a machine that slowed down
     for size in sorted((s for s in p['epoch_seconds'] if small < s <= (p['final_size'] or 0)), reverse=True):
         n_final = int(self._left(size)//self._epoch_s(size))
-        if n_final >= p['min_final_epochs']: return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final)
-    restart = int(self._left(small)//self._epoch_s(small))
-    self._set('at the pace the run keeps, no final size fits', final_size=None, final_epochs=0, restart_epochs=max(restart, 0))
+        if n_final >= p['min_final_epochs']:
+            self.deadline[f'final {size}px'] = self.train_end(size)
+            return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final)
+    left = self._left(small)
+    self.deadline['restart'] = self.train_end(small)
+    restart = int(np.ceil(left/self._epoch_s(small))) if left > 0.5*self._epoch_s(small) else 0  # half an epoch or more: worth a cosine
+    self._set('at the pace the run keeps, no final size fits', final_size=None, final_epochs=0, restart_epochs=restart)
 
 @patch
 def plan_tta(self:BudgetController, size):
-    "After training at `size`: the TTA passes (4, 2 or none) that end before the budget, at the speed validation ran (the unsure threshold's validation pass first)"
-    left = self.end - self.clock() - self.plan['valid_seconds'].get(size, self.plan['valid_seconds'].get(str(size), 0.))
+    "After training at `size`: record what each phase was given and ran, then the TTA passes (4, 2 or none) that end before the budget, at the speed validation ran (the unsure threshold's pass first)"
+    p = self.plan
+    for name, c in self.clocks.items():
+        if getattr(c, 'given', None) is not None and hasattr(c, 't0'):
+            p['phase_seconds'][name], p['phase_batches'][name] = round(float(c.given), 1), int(c.batches)
+            p.setdefault('phase_end', {})[name] = c.end_pos  # 1: its schedule reached its end
+    left = self.end - self.clock() - self.plan.get('unsure_seconds', p['valid_seconds'])[size]*self.valid_ratio
     self._set('time left for prediction', tta_n=next((n for n in (4, 2) if (n + 1)*self.pass_s[size] <= left), 0))
 
 @patch

@@ -17,12 +17,12 @@ from typing import Annotated
 from fastcore.script import call_parse, bool_arg, store_true, is_cli, CliError
 from fastcore.meta import delegates
 from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, cli_errors, check_writable, atomic_write,
-                                 on_interrupt)
+                                 on_interrupt, write_error)
 from .errors import _console_script  # whether a console script runs: where its --budget's clock starts
 from .data import leaves_dls, read_leaves_csv, check_images, check_data_args, leaves_cache_dir, image_cache_files, clear_image_cache
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
-from .train import fit_leaves, check_fit_args, single_process
+from .train import fit_leaves, check_fit_args, single_process, cache_fits
 from .models import read_leaves_model
 from .budget import fmt_duration
 from .predict import predict_leaves, write_submission, save_probs, score_submission
@@ -86,10 +86,11 @@ def _fit_kwargs(kwargs) -> dict:
 
 
 # %% ../nbs/09_cli.ipynb #702987b3
-def _check_test_set(path):
-    "Check `path/test.csv` and its images (before training, so a bad test set is found in seconds); True if there is one"
+def _check_test_set(path, decode=True):
+    "Check `path/test.csv` and its images (before training, so a bad test set is found in seconds); True if there is one. Where the image cache is built (`decode=False`), its build decodes them: they are decoded once"
     if not (Path(path)/'test.csv').exists(): return False
-    check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv')
+    with on_interrupt('interrupted while checking the test images: nothing was written'):
+        check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv', decode=decode)
     return True
 
 def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True, kept=None):
@@ -126,7 +127,8 @@ def leaves_train(
     if tta_n < 1: raise LeavesArgumentError(f"--tta-n {tta_n}: expected at least 1 pass")
     first = rank_distrib() == 0  # several processes (accelerate launch, torchrun): the first one predicts and writes
     if first: check_writable(out)  # a read-only or full place is found before the test set is decoded
-    has_test = _check_test_set(path) if first else False
+    cached = a.cache if a.cache != 'auto' else cache_fits(path, max(a.size, a.final_size or 0), a.img_mode)
+    has_test = _check_test_set(path, decode=not cached) if first else False
     if not first: return fit_leaves(path, budget_start=start, **kw)
     with run_folder_lock(out): return _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw)
 
@@ -263,7 +265,9 @@ def leaves_demo(
 ):
     "Make synthetic leaves, train on them, and write and validate a submission: the package end to end"
     out = Path(out); data = out/'data'
-    if not (data/'train.csv').exists(): make_synthetic_leaves(data, n_species, n_per_species, n_test, size=size, seed=seed)
+    if not (data/'train.csv').exists():
+        try: make_synthetic_leaves(data, n_species, n_per_species, n_test, size=size, seed=seed)
+        except OSError as e: raise write_error(e, Path(e.filename) if getattr(e, 'filename', None) else data/'images') from None  # a full or read-only disk
     print(f"data: {data} ({n_species} species, {n_species*n_per_species} training and {n_test} test images)")
     t0 = time.time()
     schedule = dict(budget=budget, budget_start=t0) if budget else dict(n_cycles=n_cycles, cycle_len=cycle_len, lr_find_iters=60)

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 try: import fcntl
 except ImportError: fcntl = None  # Windows: the cache build is not locked
 from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, LeavesDiskFull, fmt_mb,
-                                   check_free_space)
+                                   check_free_space, make_folder, write_error)
 
 # %% auto #0
 __all__ = ['PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'read_leaves_csv', 'bars_wanted', 'progress', 'ProgressLines',
@@ -123,11 +123,13 @@ def _image_problem(fn:Path):
     try: open_leaf_image(fn)
     except Exception as e: return f'unreadable ({type(e).__name__}: {e})'
 
-def check_images(path, df:pd.DataFrame, fname='train.csv', col='image', n_workers=8, bars=None):
-    "Raise `LeavesDataError` naming every image in `df[col]` (relative to `path`) that is missing or cannot be decoded"
+def check_images(path, df:pd.DataFrame, fname='train.csv', col='image', n_workers=8, bars=None, decode=True):
+    "Raise `LeavesDataError` naming every image in `df[col]` (relative to `path`) that is missing or cannot be decoded (`decode=False`: missing only, where a cache build decodes them next)"
     path = Path(path)
-    with ThreadPoolExecutor(n_workers) as ex:
-        problems = list(progress(ex.map(_image_problem, [path/o for o in df[col]]), len(df), f'checking the images of {fname}', bars))
+    if not decode: problems = ['missing' if not (path/o).exists() else None for o in df[col]]
+    else:
+        with ThreadPoolExecutor(n_workers) as ex:
+            problems = list(progress(ex.map(_image_problem, [path/o for o in df[col]]), len(df), f'checking the images of {fname}', bars))
     bad = [(i,p) for i,p in enumerate(problems) if p]
     if bad:
         desc = '; '.join(f"line {i+2}: {df[col].iloc[i]} is {p}" for i,p in bad[:10])
@@ -208,10 +210,12 @@ class DecodedImageCache:
         self.fname = self.cache_dir/f'{self.prefix}{version.hexdigest()[:16]}.npy'
         self.built = False
         if not self.fname.exists():
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            with self._locked():  # another process building the same cache: wait for it, then read what it built
-                self.built = not self.fname.exists()
-                if self.built: self._build(n_workers)
+            try:
+                make_folder(self.cache_dir)
+                with self._locked():  # another process building the same cache: wait for it, then read what it built
+                    self.built = not self.fname.exists()
+                    if self.built: self._build(n_workers)
+            except OSError as e: raise write_error(e, self.fname) from None  # a read-only or forbidden cache folder: one line
         self.array, self._on_device = np.load(self.fname, mmap_mode='r'), {}
 
     @contextmanager

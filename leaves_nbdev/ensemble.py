@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastai.vision.all import *
 import contextlib
 from sklearn.model_selection import StratifiedKFold
-from .errors import LeavesDataError, LeavesArgumentError, Interrupted
+from .errors import LeavesDataError, LeavesArgumentError, Interrupted, on_interrupt
 from .data import read_leaves_csv, check_images
 from .train import fit_leaves, check_fit_args
 from .predict import predict_leaves, write_submission, save_probs, load_probs
@@ -125,6 +125,20 @@ def _fold_stopped(out, k, n_folds):
         this = f"; in this fold, {str(e).removeprefix('interrupted ')}" if str(e) else ''
         raise Interrupted(f"interrupted in fold {k+1} of {n_folds}: {done}; no fused submission was written{this}") from e
 
+def _fuse_folds(out, df, oof, oof_kept, acc, acc_kept, fold_probs, test_probs, path, method) -> dict:
+    "After the folds: out-of-fold accuracy (each fold's last epoch, and its kept one), their probability files, and the fused submission"
+    oof, oof_kept = pd.concat(oof).reindex(df.image.values), pd.concat(oof_kept).reindex(df.image.values)
+    save_probs(oof.rename_axis('image'), out/'oof_probs.npz')
+    save_probs(oof_kept.rename_axis('image'), out/'oof_probs_selected.npz')
+    res = dict(oof_accuracy=_accuracy(oof, df), oof_accuracy_selected=_accuracy(oof_kept, df), fold_accuracy=acc,
+               fold_accuracy_selected=acc_kept, fold_probs=fold_probs, oof_probs=out/'oof_probs.npz',
+               oof_probs_selected=out/'oof_probs_selected.npz', submission=None)
+    if test_probs:
+        fused = ensemble(test_probs, method)
+        res['test_probs'] = save_probs(fused, out/'test_probs.npz')
+        res['submission'] = write_submission(fused, path, out/'submission.csv')
+    return res
+
 @delegates(fit_leaves, but=['splits', 'budget', 'budget_start'])
 def fit_kfold(
     path,                # Kaggle-layout folder: train.csv (image,label), test.csv, images/
@@ -174,16 +188,8 @@ def fit_kfold(
                     fold_probs.append(save_probs(probs, out/f'fold_{k}/test_probs.npz'))
                     write_submission(probs, path, out/f'fold_{k}/submission.csv')
             del learn  # the next fold's learner is built while this one would still be alive: one model's memory less
-        oof, oof_kept = pd.concat(oof).reindex(df.image.values), pd.concat(oof_kept).reindex(df.image.values)
-        save_probs(oof.rename_axis('image'), out/'oof_probs.npz')
-        save_probs(oof_kept.rename_axis('image'), out/'oof_probs_selected.npz')
-        res = dict(oof_accuracy=_accuracy(oof, df), oof_accuracy_selected=_accuracy(oof_kept, df), fold_accuracy=acc,
-                   fold_accuracy_selected=acc_kept, fold_probs=fold_probs, oof_probs=out/'oof_probs.npz',
-                   oof_probs_selected=out/'oof_probs_selected.npz', submission=None)
-        if test_probs:
-            fused = ensemble(test_probs, method)
-            res['test_probs'] = save_probs(fused, out/'test_probs.npz')
-            res['submission'] = write_submission(fused, path, out/'submission.csv')
+        stopped = f"interrupted after the {n_folds} folds (each complete in {out}/fold_k): the out-of-fold files or the fused submission were not all written"
+        with on_interrupt(stopped): res = _fuse_folds(out, df, oof, oof_kept, acc, acc_kept, fold_probs, test_probs, path, method)
         run.valid_accuracy, run.last_valid_accuracy = res['oof_accuracy_selected'], res['oof_accuracy']
         run.files = [f for f in [res['submission'], res['oof_probs'], res['oof_probs_selected']] + fold_probs if f]
     return res

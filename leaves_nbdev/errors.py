@@ -75,7 +75,7 @@ def check_free_space(folder, need, what):
     if free is not None and free < need*1.05 + 16*2**20:
         raise LeavesDiskFull(f"{folder}: {what} needs {fmt_mb(need)} and {fmt_mb(free)} is free there; free some space or write elsewhere")
 
-# %% ../nbs/00_errors.ipynb #06cb6b51
+# %% ../nbs/00_errors.ipynb #8f4ca344
 def make_folder(folder) -> Path:
     "Make `folder` (and those above it); a read-only or forbidden place is a `LeavesWriteError` naming it"
     folder = Path(folder)
@@ -85,14 +85,21 @@ def make_folder(folder) -> Path:
     return folder
 
 def check_writable(folder) -> Path:
-    "Make `folder` and write a file in it, before any expensive step: a read-only, forbidden or full place is found at once"
+    "Make `folder` and create a file in it, before any expensive step: a read-only or forbidden place is found at once (a full disk is `check_free_space`'s)"
     folder = make_folder(folder)
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix='.leaves_write_check.'): pass
     except OSError as e: raise write_error(e, folder/'.') from None
     return folder
 
-# %% ../nbs/00_errors.ipynb #06ddcd4c
+# %% ../nbs/00_errors.ipynb #536d375f
+def _file_mode(fname) -> int:
+    "The permissions a new file gets here (0o666 less the umask), or those of the file it replaces"
+    try: return Path(fname).stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0); os.umask(umask)
+        return 0o666 & ~umask
+
 @contextmanager
 def atomic_write(fname, need=None, mode='wb'):
     "Open a temporary file beside `fname` for the body to write, then rename it over `fname`: the file is whole or untouched; an `OSError` is a `LeavesWriteError` naming `fname` (`need`: bytes it takes, for the message)"
@@ -103,13 +110,12 @@ def atomic_write(fname, need=None, mode='wb'):
         # a name that keeps the suffix (numpy and matplotlib choose the format by it) and that no glob for the target finds
         fd, tmp = tempfile.mkstemp(dir=fname.parent, prefix=f'.{fname.name}.', suffix=f'.tmp{fname.suffix}')
         os.close(fd)
+        os.chmod(tmp, _file_mode(fname))  # `mkstemp` makes it readable by its owner alone; a file written is readable as any other
         with open(tmp, mode) as f:  # `f.name` is its path, for a library that writes to a path (the ONNX exporter)
             yield f
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, fname)
-    except OSError as e:
-        written = os.path.getsize(tmp) if tmp and os.path.exists(tmp) else 0
-        raise write_error(e, fname, need or written or None) from None
+    except OSError as e: raise write_error(e, fname, need) from None
     finally:
         if tmp and os.path.exists(tmp): os.remove(tmp)
 

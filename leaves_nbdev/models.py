@@ -133,7 +133,8 @@ def install_imagenet_weights(fn, arch='mobilenet_v2') -> Path:
     if not fn.exists(): raise LeavesDataError(f"{fn}: file not found")
     check_hub_file(fn)
     dest = hub_weights_path(arch).parent/fn.name
-    with atomic_write(dest, need=fn.stat().st_size) as f, open(fn, 'rb') as src: shutil.copyfileobj(src, f)
+    data = fn.read_bytes()  # read before writing: a file that cannot be read is not reported as one that cannot be written
+    with atomic_write(dest, need=len(data)) as f: f.write(data)
     return dest
 
 # %% ../nbs/02_models.ipynb #b1f31fbd

@@ -9,10 +9,11 @@ from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
 import copy, inspect, json, os, shutil, sys, time, warnings, contextlib
-from .errors import (LeavesDataError, LeavesArgumentError, LeavesWarning, check_free_space, atomic_write, write_text, make_folder,
-                                 Interrupted)
+from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, check_free_space, atomic_write, write_text, make_folder,
+                                 Interrupted, on_interrupt, write_error)
 from .data import leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, bars_wanted, is_whole
-from .budget import parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, fmt_duration, precision_autocast
+from .budget import (parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, PhaseClock, fmt_duration, precision_autocast,
+                                 free_gpu_memory)
 from .models import (leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model, model_file_bytes,
                                  CPUBFloat16, plain_precision)
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
@@ -20,8 +21,8 @@ from .record import experiment_run, run_folder_lock
 
 # %% auto #0
 __all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
-           'single_process', 'check_fit_args', 'folder_learner', 'read_schedule', 'fit_schedule', 'TrainingInterrupted',
-           'kept_model', 'unsure_threshold', 'keep_unsure_threshold', 'fit_leaves']
+           'single_process', 'check_fit_args', 'cache_fits', 'folder_learner', 'read_schedule', 'fit_schedule',
+           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'keep_unsure_threshold', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -161,15 +162,21 @@ def _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult):
     return list(np.cumsum([cycle_len * cycle_mult**i for i in range(n_cycles)]) - 1)
 
 @patch
-def fit_sgdr_any_mult(self:Learner, n_cycles, cycle_len, lr_max, cycle_mult=2, cbs=None, mom=None):
-    "fastai's `fit_sgdr` schedule, also for `cycle_mult=1` (equal restarts), where fastai's epoch count divides by zero; `mom` sets the momentum"
+def fit_scheds(self:Learner, scheds:dict, n_epoch, cbs=None, until:PhaseClock=None):
+    "fastai's `fit` under the schedules `scheds`: for `n_epoch` epochs (`ParamScheduler`), or on the phase's clock `until` (a `PhaseClock`: a budget's seconds, a replay's batches)"
+    if until is None: return self.fit(n_epoch, cbs=ParamScheduler(scheds) + L(cbs))
+    self.fit(until.n_epochs(len(self.dls.train)), cbs=until.with_scheds(scheds) + L(cbs))
+
+@patch
+def fit_sgdr_any_mult(self:Learner, n_cycles, cycle_len, lr_max, cycle_mult=2, cbs=None, mom=None, until=None):
+    "fastai's `fit_sgdr` schedule, also for `cycle_mult=1` (equal restarts), where fastai's epoch count divides by zero; `mom` sets the momentum; `until`: on a phase's clock"
     if self.opt is None: self.create_opt()
     self.opt.set_hyper('lr', lr_max)
     if mom is not None: self.opt.set_hyper('mom', mom)  # `fit_one_cycle` before it leaves its schedule's last momentum (0.95)
     lr_max = np.array([h['lr'] for h in self.opt.hypers])
     lens = [cycle_len * cycle_mult**i for i in range(n_cycles)]
     scheds = {'lr': combine_scheds([o/sum(lens) for o in lens], [SchedCos(lr_max, 0) for _ in lens])}
-    self.fit(sum(lens), cbs=ParamScheduler(scheds) + L(cbs))
+    self.fit_scheds(scheds, sum(lens), cbs, until)
 
 # %% ../nbs/05_train.ipynb #41e8a4e1
 def _broadcast_on_backend_device(self, t, rank):
@@ -264,8 +271,8 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
         read_schedule(plan)
 
 # %% ../nbs/05_train.ipynb #89fbbd6f
-def _cache_fits(path, size, img_mode) -> bool:
-    "Whether the image cache of the folder `path` (train and test images) at `size` takes under half the free disk space where it goes"
+def cache_fits(path, size, img_mode) -> bool:
+    "Whether the image cache of the folder `path` (train and test images) at `size` takes under half the free disk space where it goes: `cache='auto'` builds it then"
     n = sum(len(read_leaves_csv(path, f, cols=cols)) for f, cols in (('train.csv', ('image', 'label')), ('test.csv', ('image',)))
             if (Path(path)/f).exists())
     need = n*size*size*(1 if img_mode == 'L' else 3)
@@ -284,7 +291,7 @@ def _budget_precisions(precision):
 def folder_learner(path, **kwargs) -> Learner:
     "The `DataLoaders` of the folder `path` and the learner on them that `fit_leaves` trains, from its arguments (`kwargs`; the rest at its defaults)"
     a = _fit_args(kwargs)
-    cache = _cache_fits(path, max(a.size, a.final_size or 0), a.img_mode) if a.cache == 'auto' else a.cache
+    cache = cache_fits(path, max(a.size, a.final_size or 0), a.img_mode) if a.cache == 'auto' else a.cache
     dls = leaves_dls(path, size=a.size, bs=a.bs, valid_pct=a.valid_pct, seed=a.seed, aug=a.aug, img_mode=a.img_mode, splits=a.splits,
                      check=a.check, cache=cache, num_workers=a.num_workers)
     has_valid = len(dls.split[1]) > 0
@@ -306,9 +313,14 @@ def _one_cycle_moms(mom):
 def _trainable(learn): return sum(p.requires_grad for p in learn.model.parameters())
 
 @patch
-def fit_frozen(self:Learner, epochs, lr, mom=0.9, cbs=None):
-    "The first half of fastai's `fine_tune`: the new head alone for `epochs` (one cycle around `mom`), then unfreeze; returns the rates for what follows"
-    self.fit_one_cycle(epochs, lr, moms=_one_cycle_moms(mom), cbs=cbs)
+def fit_frozen(self:Learner, epochs, lr, mom=0.9, cbs=None, until=None):
+    "The first half of fastai's `fine_tune`: the new head alone for `epochs` (one cycle around `mom`; `until`: on a phase's clock), then unfreeze; returns the rates for what follows"
+    if until is None: self.fit_one_cycle(epochs, lr, moms=_one_cycle_moms(mom), cbs=cbs)
+    else:  # `fit_one_cycle`'s schedules, on the clock
+        if self.opt is None: self.create_opt()
+        self.opt.set_hyper('lr', lr)
+        lr_max = np.array([h['lr'] for h in self.opt.hypers])
+        self.fit_scheds({'lr': combined_cos(0.25, lr_max/25, lr_max, lr_max/1e5), 'mom': combined_cos(0.25, *_one_cycle_moms(mom))}, epochs, cbs, until)
     self.unfreeze()
     return slice(lr/200, lr/2)  # as `fine_tune`: the body at 1/100 of the head's rate, both halved
 
@@ -322,20 +334,21 @@ def dls_at(self:Learner, size, bs=None) -> DataLoaders:
                       vocab=dls.vocab, check=False, cache=f['cache'], num_workers=f['num_workers'], extra_batch_tfms=norm)
 
 @patch
-def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None, least=8):
+def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None, least=8, until=None):
     "Progressive resizing: train one more cosine cycle of `epochs` at `size`; the loaders and recipe go back if no epoch there beats the kept model. Out of GPU memory, the batch is halved (down to `least`) and the cycle starts again"
     saver, before = first(cb for cb in L(cbs) if isinstance(cb, SaveBestLeavesModel)), (self.dls, self.leaves_recipe['size'])
     n_before, bs = saver.n_epochs if saver else 0, bs or self.dls.bs
     self.leaves_recipe['size'] = size  # prediction resizes to the size the kept weights trained at
     while True:
         self.dls = self.dls_at(size, bs)
-        try: self.fit_sgdr_any_mult(1, epochs, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom); break
-        except torch.OutOfMemoryError:
-            if bs <= least: raise
-            if torch.cuda.is_available(): torch.cuda.empty_cache()
-            if self.opt is not None: self.opt.zero_grad()
-            print(f'out of GPU memory at {size} px with batch {bs}: the {size} px cycle starts again with batch {bs//2}', flush=True)
-            bs //= 2
+        try: self.fit_sgdr_any_mult(1, epochs, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom, until=until); break
+        except torch.OutOfMemoryError as e: why = ' '.join(str(e).split())[:200]
+        self._end_cleanup()  # the batch, its predictions and loss: what held the memory
+        if self.opt is not None: self.opt.zero_grad()
+        free_gpu_memory()
+        if bs <= least: raise LeavesError(f"out of GPU memory at {size} px even with batch {bs} ({why}); give a smaller --size")
+        print(f'out of GPU memory at {size} px with batch {bs}: the {size} px cycle starts again with batch {bs//2}', flush=True)
+        bs //= 2
     # the saver keeps its best across phases: a final size that never beats the small size's best keeps that model
     if saver and saver.best_epoch is not None and saver.best_epoch < n_before: self.dls, self.leaves_recipe['size'] = before
 
@@ -372,7 +385,8 @@ def epoch_seconds(self:Learner, size, bs=None, n_batches=3, n_warmup=2) -> float
 
 # %% ../nbs/05_train.ipynb #dcb9670e
 SCHEDULE_KEYS = ('size', 'bs', 'lr', 'lr_find_iters', 'precision', 'channels_last', 'freeze_epochs', 'n_cycles', 'cycle_len', 'cycle_mult',
-                 'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n', 'cut')  # cut: {phase: epochs run} of a phase a budget stopped
+                 'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n', 'phase_batches', 'cut')
+# phase_batches: {phase: training batches} a budget's phases ran, replayed batch for batch; cut: {phase: epochs run} (older plan files)
 
 def read_schedule(plan) -> dict:
     "The schedule (`SCHEDULE_KEYS`) of `plan`: a dict, or the `plan.json` a run wrote"
@@ -382,7 +396,7 @@ def read_schedule(plan) -> dict:
         if not Path(plan).is_file(): raise LeavesDataError(f"plan file {name} not found")
         try: d = json.loads(Path(plan).read_text())
         except (ValueError, UnicodeDecodeError) as e: raise LeavesDataError(f"{name}: not a JSON plan ({e})") from None
-    missing = [k for k in SCHEDULE_KEYS[:-1] if k not in d] if isinstance(d, dict) else list(SCHEDULE_KEYS)
+    missing = [k for k in SCHEDULE_KEYS[:-2] if k not in d] if isinstance(d, dict) else list(SCHEDULE_KEYS)
     if missing: raise LeavesDataError(f"{name}: not a plan leaves_nbdev wrote (no {', '.join(missing)})")
     return {k: d.get(k) for k in SCHEDULE_KEYS}
 
@@ -390,7 +404,7 @@ def _start(a) -> dict:
     "The size and batch size training starts at (a plan file's own, or 64 px at most under a budget: `size` is the largest it may use), and the image cache"
     s = read_schedule(a.plan) if a.plan is not None else dict(size=a.size if a.budget is None else min(a.size, 64), bs=a.bs, final_size=a.final_size)
     largest = max(a.size, s['size'], s['final_size'] or 0)
-    return dict(size=s['size'], bs=s['bs'], cache=_cache_fits(a.path, largest, a.img_mode) if a.cache == 'auto' else a.cache)
+    return dict(size=s['size'], bs=s['bs'], cache=cache_fits(a.path, largest, a.img_mode) if a.cache == 'auto' else a.cache)
 
 def _schedule(learn, a, start, first) -> dict:
     "What `fit_leaves` trains, as a dict of `SCHEDULE_KEYS`: its arguments' schedule, a plan file's, or the plan made for its budget (printed)"
@@ -400,12 +414,13 @@ def _schedule(learn, a, start, first) -> dict:
         precision = _precision(a.precision)
         return dict(cut=None, size=a.size, bs=a.bs, lr=a.lr, lr_find_iters=a.lr_find_iters, precision=precision, freeze_epochs=a.freeze_epochs if frozen else 0,
                     channels_last=cl is True or (cl == 'auto' and precision != 'fp32'), n_cycles=a.n_cycles, cycle_len=a.cycle_len,
-                    cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, tta_n=None)
+                    cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, tta_n=None,
+                    phase_batches=None)
     plan = plan_fit(learn, a.path, a.budget, start, a.size, a.bs, _budget_precisions(a.precision), a.freeze_epochs if frozen else 0,
                     learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode)
     if first: print(describe_plan(plan), flush=True)
     # channels-last under a budget: measured 1.3-1.4x faster in fp32 on a CPU too
-    return dict(plan, bs=a.bs, lr=None, channels_last=cl in (True, 'auto'), restart_epochs=0, cut=None)
+    return dict(plan, bs=a.bs, lr=None, channels_last=cl in (True, 'auto'), restart_epochs=0, cut=None, phase_batches={})
 
 def _keepers(learn, s, out, snapshots, bars):
     "Set `learn` up for the schedule `s` (precision, channels-last, unfrozen when nothing trains frozen) and make its savers: the best model and the history"
@@ -430,7 +445,9 @@ def _lr_find(learn, suggest, out, n_iter, show, first):
     if not first: return None
     if suggest == 'auto': suggest = auto_suggestion(learn)
     # before the process group exists: a sweep stops early on its own loss, which would leave the others waiting in an exchange
-    with single_process(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=n_iter or 100, show=show)
+    try:
+        with single_process(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=n_iter or 100, show=show)
+    except OSError as e: raise write_error(e, learn.path/learn.model_dir/'_tmp.pth') from None  # fastai keeps the weights there meanwhile
     print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
     return lr
 
@@ -443,27 +460,32 @@ class _StopAfter(Callback):
     def after_epoch(self):
         if self.epoch + 1 >= self.n: raise CancelFitException()
 
-def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller=None):
-    "Train `learn` from `lr` through `schedule`: the frozen epochs, the SGDR cycles, a warm restart, the final size; a budget's `controller` re-plans the phases still to come"
-    s, running = schedule, lambda: not (controller and controller.stopped)
-    def phase(name):
-        "Start the phase `name`: its callbacks (a replayed phase its budget cut stops where it stopped)"
-        learn.leaves_phase, learn.leaves_trainable[name], cut = name, _trainable(learn), (s.get('cut') or {}).get(name)
-        return L(cbs) + L(_StopAfter(cut) if cut else None)
-    learn.leaves_trainable, lr_max = {}, lr
-    if s['freeze_epochs']: lr_max = learn.fit_frozen(s['freeze_epochs'], lr, mom=mom, cbs=phase('frozen'))
-    if controller: controller.plan_small(learn)  # the whole model trains from here: its real speed sets the rest
-    if s['cycle_len'] and running():
-        learn.fit_sgdr_any_mult(s['n_cycles'], s['cycle_len'], lr_max=lr_max, cycle_mult=s['cycle_mult'], mom=mom,
-                                cbs=phase('sgdr' if s['freeze_epochs'] else 'train'))
-    if controller: controller.plan_final(learn)
-    if s.get('restart_epochs') and running():  # time for no final size: one more cycle, a warm restart, at this size
-        learn.fit_sgdr_any_mult(1, s['restart_epochs'], lr_max=lr_max, cycle_mult=1, cbs=phase('restart'), mom=mom)
-    if s['final_size'] and s['final_epochs'] and running():
-        learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, cbs=phase(f"final {s['final_size']}px"))
-    if controller: controller.plan_tta(learn.leaves_recipe['size'])
-    return learn
+def _replayed(s, name) -> PhaseClock|None:
+    "The clock of phase `name` in a replayed budget run: the batches it trained (None: a schedule counted in epochs)"
+    n = (s.get('phase_batches') or {}).get(name)
+    return None if n is None else PhaseClock(n)
 
+def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller=None):
+    "Train `learn` from `lr` through `schedule`: the frozen epochs, the SGDR cycles, a warm restart, the final size; under a budget each phase runs on the clock its `controller` gives it, replayed from a plan on the batches it ran"
+    s, c = schedule, controller
+    def phase(name):
+        "Start the phase `name`: its callbacks (a replayed older plan's cut), and its clock"
+        learn.leaves_phase, learn.leaves_trainable[name], cut = name, _trainable(learn), (s.get('cut') or {}).get(name)
+        until = learn.leaves_clocks[name] = c.phase_clock(name) if c else _replayed(s, name)
+        return dict(cbs=L(cbs) + L(_StopAfter(cut) if cut else None), until=until)
+    learn.leaves_trainable, learn.leaves_clocks, lr_max = {}, {}, lr
+    if s['freeze_epochs']: lr_max = learn.fit_frozen(s['freeze_epochs'], lr, mom=mom, **phase('frozen'))
+    if c: c.plan_small(learn)  # the whole model trains from here: its real speed sets the rest
+    if s['cycle_len']:
+        learn.fit_sgdr_any_mult(s['n_cycles'], s['cycle_len'], lr_max=lr_max, cycle_mult=s['cycle_mult'], mom=mom,
+                                **phase('sgdr' if s['freeze_epochs'] else 'train'))
+    if c: c.plan_final(learn)
+    if s.get('restart_epochs'):  # time for no final size: one more cycle, a warm restart, at this size
+        learn.fit_sgdr_any_mult(1, s['restart_epochs'], lr_max=lr_max, cycle_mult=1, mom=mom, **phase('restart'))
+    if s['final_size'] and s['final_epochs']:
+        learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, **phase(f"final {s['final_size']}px"))
+    if c: c.plan_tta(learn.leaves_recipe['size'])
+    return learn
 
 # %% ../nbs/05_train.ipynb #956ab57b
 class TrainingInterrupted(Interrupted):
@@ -510,7 +532,8 @@ def _results(learn, run, history, saver, controller, s, first, show, out, **kwar
     return dict(valid_accuracy=best, last_valid_accuracy=last, best_epoch=saver.best_epoch, last_epoch=len(h) - 1,
                 kept='best' if has_valid else 'last', model=out/'model.pt.gz', snapshots=saver.snapshots, files=files,
                 splits=learn.dls.split, size=learn.leaves_recipe['size'], budget_stopped=controller.stopped if controller else None,
-                plan=s if controller else None, schedule={k: s[k] for k in SCHEDULE_KEYS}, **kwargs)
+                plan=s if controller else None, schedule={k: s[k] for k in SCHEDULE_KEYS},
+                phase_batches={k: c.batches for k, c in getattr(learn, 'leaves_clocks', {}).items() if c is not None}, **kwargs)
 
 
 # %% ../nbs/05_train.ipynb #b47f87e2
@@ -590,8 +613,9 @@ def fit_leaves(
     db = (out/'runs.db' if record is True else Path(record)) if record and first else None
     with run_folder_lock(out) if first else contextlib.nullcontext() as lock, experiment_run(db, 'train', params) as run:
         if lock: lock.describe(run.run_id)  # a second run into `out` is refused, naming this one
-        learn = folder_learner(**{**a, **_start(a)})
-        s = _schedule(learn, a, start, first)  # the arguments', a plan file's, or planned for the budget
+        with on_interrupt(f"interrupted before training (reading the folder, building the image cache, measuring): no model was written in {out}"):
+            learn = folder_learner(**{**a, **_start(a)})
+            s = _schedule(learn, a, start, first)  # the arguments', a plan file's, or planned for the budget
         controller = BudgetController(s, start) if budget is not None else None
         saver, history = _keepers(learn, s, out, snapshots, bars)
         t_lr = time.time()
