@@ -18,6 +18,9 @@ epoch's (the budget run keeps its best epoch, chosen on those same rows), and TT
 per run, a table of means and spreads, and saves `curve.png`.
 
     python bench/curve.py --budgets 1m,2m,4m,6m,10m,20m --seeds 2m:3,6m:3 --out /tmp/curve
+
+`--resume` keeps the rows already in `OUT/curve.csv` (a run that was stopped, or budgets run on another day) and runs
+only the missing ones.
 """
 import json, subprocess, sys, time, warnings
 from pathlib import Path
@@ -85,17 +88,25 @@ def main(path:str='../shared/data/leafsnap53',   # Kaggle-layout folder
          budgets:str='1m,2m,4m,6m,10m,20m',       # comma-separated whole-command budgets
          seeds:str='2m:3,6m:3',                   # budget:number of seeds where more than one (seeds 0, 1, 2...)
          out:str='/tmp/curve',                    # work folder
-         methods:str='budget,plain'):             # which of the two to run
+         methods:str='budget,plain',              # which of the two to run
+         resume:bool=False):                      # keep the rows of `out/curve.csv` that ran, run only the others
     "Run both methods at each budget, print the rows and the summary, save curve.png"
     n_seeds = {k: int(v) for k, v in (o.split(':') for o in seeds.split(',') if o)}
     rows, cpu, out = [], cpu_model(), Path(out)
+    done = set()
+    if resume and (out/'curve.csv').exists():
+        old = pd.read_csv(out/'curve.csv')
+        old = old[old.error.isna() | old.error.str.contains('too short', na=False)] if 'error' in old else old
+        rows = old.to_dict('records'); done = {(r['method'], r['budget'], r['seed']) for r in rows}
     for budget in budgets.split(','):
         for seed in range(n_seeds.get(budget, 1)):
             for m in methods.split(','):
+                if (m if m == 'budget' else 'plain fastai', budget, seed) in done: continue
                 run_out = out/f'{m}_{budget}_seed{seed}'
                 r = (dict(method='budget', **one_run(Path(path), budget, seed, run_out, [])) if m == 'budget'
                      else plain_run(Path(path), budget, seed, run_out))
                 rows.append(r); print(pd.DataFrame([r]).to_string(index=False), flush=True)
+                pd.DataFrame(rows).to_csv(out/'curve.csv', index=False)  # after each run, so an interrupted study resumes
     df = pd.DataFrame(rows)
     df.to_csv(out/'curve.csv', index=False)
     keep = ['method', 'budget', 'seed', 'seconds', 'used', 'ran', 'valid_last', 'valid_kept', 'valid_kept_tta']
@@ -103,7 +114,7 @@ def main(path:str='../shared/data/leafsnap53',   # Kaggle-layout folder
     ok = df[df.get('valid_last').notna()] if 'valid_last' in df else df.iloc[:0]
     s = ok.groupby(['method', 'budget'], sort=False).agg(minutes=('seconds', lambda v: round(v.mean()/60, 2)), runs=('seed', 'size'),
                                                         used=('used', 'max'), last=('valid_last', 'mean'), last_sd=('valid_last', 'std'),
-                                                        tta=('valid_kept_tta', 'mean'), tta_sd=('valid_kept_tta', 'std')).reset_index()
+                                                        tta=('valid_kept_tta', 'mean'), tta_sd=('valid_kept_tta', 'std')).reset_index().sort_values(['method', 'minutes'], kind='stable')
     print('\n' + markdown(s.round(4)))
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 3.6))

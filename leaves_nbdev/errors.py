@@ -10,7 +10,7 @@ import contextlib, errno, os, re, shutil, signal, sys, tempfile, threading, warn
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from fastcore.script import is_cli, CliError
+
 
 # %% auto #0
 __all__ = ['DISK_FULL', 'LeavesError', 'LeavesDataError', 'LeavesArgumentError', 'LeavesWarning', 'LeavesWriteError',
@@ -152,6 +152,7 @@ def _terminate(signum, frame): raise _Terminated()
 
 def _console_script() -> bool:
     "Whether a `leaves-*` console script (or `torchrun`/`accelerate launch` of one) is running, in its main thread; a Python call raises as Python does"
+    from fastcore.script import is_cli  # here, not at the top: the serving page's copy of this module (a Hugging Face Space) has no fastcore
     return is_cli() and Path(sys.argv[0]).name.startswith('leaves-') and threading.current_thread() is threading.main_thread()
 
 def _by_sigterm(e) -> bool:
@@ -181,6 +182,7 @@ def cli_errors(func):
             try: return func(*args, **kwargs)
             except LeavesError as e:
                 if debug: raise
+                from fastcore.script import CliError
                 raise CliError('error: ' + one_line(e)) from None
             except KeyboardInterrupt as e:
                 if debug: raise

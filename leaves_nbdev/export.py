@@ -7,14 +7,17 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/export.html.md"""
 # %% ../nbs/12_export.ipynb #001bfc51
 from __future__ import annotations
 from fastai.vision.all import *
-import contextlib, io, json, os, sys, tempfile, warnings
+import contextlib, csv, io, json, os, sys, tempfile, time, warnings
+from importlib.metadata import version as _version
 from fastcore.script import call_parse
-from .errors import LeavesError, LeavesDataError, LeavesArgumentError, atomic_write, on_interrupt, cli_errors
+from .errors import LeavesError, LeavesDataError, LeavesArgumentError, atomic_write, write_text, make_folder, on_interrupt, cli_errors
 from .models import load_leaves_learner, read_leaves_model, unwrap_model
+from .data import open_leaf_image
+from .serve import OnnxLeaves, onnx_metadata, _needs  # onnxruntime's side: no fastai, no torch
 
 
 # %% auto #0
-__all__ = ['LeavesOnnx', 'onnx_metadata', 'OnnxLeaves', 'export_onnx', 'leaves_export']
+__all__ = ['SPACE_MODULES', 'SPACE_REQUIREMENTS', 'SPACE_APP', 'LeavesOnnx', 'export_onnx', 'export_space', 'leaves_export']
 
 # %% ../nbs/12_export.ipynb #40dc37b1
 class LeavesOnnx(nn.Module):
@@ -25,34 +28,6 @@ class LeavesOnnx(nn.Module):
         mean, std = normalize or ([0.], [1.])
         self.register_buffer('mean', tensor(mean).view(1, -1, 1, 1)); self.register_buffer('std', tensor(std).view(1, -1, 1, 1))
     def forward(self, x): return self.model((x.permute(0, 3, 1, 2).float()/255 - self.mean)/self.std).softmax(1)
-
-# %% ../nbs/12_export.ipynb #e3849ed7
-def _needs(module, what):
-    "Import `module`, or raise `LeavesArgumentError` saying which extra installs it"
-    try: return __import__(module)
-    except ImportError: raise LeavesArgumentError(f"{what} needs `{module}`: pip install 'leaves_nbdev[app]'") from None
-
-def onnx_metadata(fname) -> dict:
-    "The `vocab` and `recipe` that `export_onnx` stored in the ONNX file `fname`"
-    ort = _needs('onnxruntime', 'predicting with an ONNX file')
-    fname = Path(fname)
-    if not fname.exists(): raise LeavesDataError(f"ONNX file {fname} not found")
-    try: meta = ort.InferenceSession(str(fname), providers=['CPUExecutionProvider']).get_modelmeta().custom_metadata_map
-    except Exception as e: raise LeavesDataError(f"{fname} is not an ONNX file ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
-    if 'leaves_nbdev' not in meta: raise LeavesDataError(f"{fname} was not written by export_onnx (no leaves_nbdev metadata)")
-    return json.loads(meta['leaves_nbdev'])
-
-class OnnxLeaves:
-    "An ONNX file written by `export_onnx`, run by onnxruntime: `vocab`, `recipe`, and `probabilities` of PIL images"
-    def __init__(self, fname):
-        ort, meta = _needs('onnxruntime', 'predicting with an ONNX file'), onnx_metadata(fname)
-        self.fname, self.vocab, self.recipe = Path(fname), meta['vocab'], meta['recipe']
-        self.session = ort.InferenceSession(str(fname), providers=['CPUExecutionProvider'])
-    def probabilities(self, images, bs=64) -> Tensor:
-        "Probabilities of PIL `images` already at the model's size (as `predict_photos` reads them), `bs` at a time"
-        size = self.recipe['size']
-        x = np.stack([np.asarray(im, dtype=np.uint8).reshape(size, size, -1) for im in images])
-        return torch.from_numpy(np.concatenate([self.session.run(None, {'image': x[i:i+bs]})[0] for i in range(0, len(x), bs)]))
 
 # %% ../nbs/12_export.ipynb #757accc1
 def _check_onnx_target(fname:Path):
@@ -92,16 +67,87 @@ def export_onnx(model, fname, check=True) -> Path:
                                                                          f"(largest difference {np.abs(got - want).max():.2g})")
     return fname
 
+# %% ../nbs/12_export.ipynb #6600db26
+SPACE_MODULES = ('errors.py', 'serve.py')  # what of this package a Space runs: no fastai, no PyTorch
+SPACE_REQUIREMENTS = ('gradio', 'onnxruntime', 'pillow', 'numpy')
+SPACE_APP = """# A leaf-ID page: model.onnx served by Gradio with onnxruntime. Written by `leaves-export --space` (leaves_nbdev).
+from pathlib import Path
+from leaves_nbdev.serve import OnnxLeaves, LeafPage, comparison_leaves, leaf_page, few_malloc_arenas
+
+here = Path(__file__).parent
+model = OnnxLeaves(here/'model.onnx')
+examples = comparison_leaves(here/'leaves', model.vocab, {n_compare}) if (here/'leaves/train.csv').exists() else None
+demo = leaf_page(LeafPage(model, examples, k={k}))
+
+if __name__ == '__main__':
+    few_malloc_arenas()  # one memory arena per serving thread would hold far more memory than the page uses
+    demo.launch()        # where: a Space says, or GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (default 127.0.0.1:7860)
+"""
+
+def _space_readme(d, model, n_leaves) -> str:
+    r, title = d['recipe'], 'Which tree is this leaf from?'
+    from leaves_nbdev import __version__
+    return (f"---\ntitle: {title}\nemoji: 🍂\ncolorFrom: green\ncolorTo: yellow\nsdk: gradio\nsdk_version: {_version('gradio')}\n"
+            f"app_file: app.py\npinned: false\n---\n\n# {title}\n\nDrop photos of a leaf: the {len(d['vocab'])} species this model knows, "
+            f"how sure it is, and training leaves to compare. The model is {r.get('arch')} at {r['size']} px, exported from "
+            f"`{Path(model).name}` to ONNX by leaves_nbdev {__version__} on {time.strftime('%Y-%m-%d')}; {n_leaves} training leaves to compare.\n\n"
+            "Anywhere: `pip install -r requirements.txt && python app.py`, then open http://127.0.0.1:7860/ "
+            "(`GRADIO_SERVER_NAME=0.0.0.0` serves the local network). On Hugging Face: a new Gradio Space, this folder pushed as it is.\n")
+
+def export_space(model, folder, data=None, n_compare=3, k=5) -> Path:
+    "Write `folder`: a web page serving the model file `model` from ONNX, run by `pip install -r requirements.txt && python app.py`, and a Hugging Face Space as it is"
+    folder, d = Path(folder), read_leaves_model(model)
+    for m in ('gradio', 'onnxruntime'): _needs(m, 'a Space')
+    if folder.exists() and not folder.is_dir(): raise LeavesArgumentError(f"{folder} is a file, not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and 'leaves-export --space' not in ((folder/'app.py').read_text(errors='replace') if (folder/'app.py').is_file() else ''):
+        raise LeavesArgumentError(f"{folder} has other files in it: a Space is written into an empty folder, or over one leaves-export wrote")
+    examples = {}
+    if data is not None:
+        from leaves_nbdev.serve import comparison_leaves
+        examples = comparison_leaves(data, d['vocab'], n_compare)
+    _check_onnx_target(folder/'model.onnx')
+    export_onnx(model, folder/'model.onnx')
+    make_folder(folder/'leaves_nbdev')
+    import leaves_nbdev; pkg = Path(leaves_nbdev.__file__).parent  # the installed modules, copied
+    for f in SPACE_MODULES: write_text(folder/'leaves_nbdev'/f, (pkg/f).read_text())
+    from leaves_nbdev import __version__
+    write_text(folder/'leaves_nbdev/__init__.py', f'__version__ = "{__version__}"  # the part of leaves_nbdev a Space runs: {", ".join(SPACE_MODULES)}\n')
+    rows = []
+    if examples: make_folder(folder/'leaves/images')
+    for label, files in examples.items():
+        for f in files:
+            im = open_leaf_image(f); im.thumbnail((224, 224))
+            with atomic_write(folder/f'leaves/images/{len(rows)}.jpg') as out: im.convert('RGB').save(out, 'JPEG', quality=85)
+            rows.append((f'images/{len(rows)}.jpg', label))
+    if rows:
+        buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n'); w.writerow(['image', 'label']); w.writerows(rows)
+        write_text(folder/'leaves/train.csv', buf.getvalue())
+    write_text(folder/'requirements.txt', ''.join(f'{m}=={_version(m)}\n' for m in SPACE_REQUIREMENTS))
+    write_text(folder/'README.md', _space_readme(d, model, len(rows)))
+    write_text(folder/'app.py', SPACE_APP.format(n_compare=n_compare, k=k))
+    return folder
+
 # %% ../nbs/12_export.ipynb #e510503e
 @call_parse
 @cli_errors
 def leaves_export(
     model:str,                  # a model file written by leaves-train (model.pt.gz)
-    onnx:str='model.onnx',      # the ONNX file to write
+    onnx:str=None,              # the ONNX file to write (default: model.onnx, unless --space is given)
+    space:str=None,             # a folder to write a web page into: pip install -r requirements.txt && python app.py, or a Hugging Face Space
+    data:str=None,              # with --space: the Kaggle-layout folder the model was trained on (a few leaves of each species to compare)
+    k:int=5,                    # with --space: species shown per photo
 ):
-    "Export a model file to ONNX (uint8 images in, probabilities out; size, normalisation and vocabulary inside), checked against the model"
-    with on_interrupt(f"interrupted while exporting: no new {onnx} was written"): f = export_onnx(model, onnx)
-    m = onnx_metadata(f)
-    print(f"{f}: {len(m['vocab'])} species at {m['recipe']['size']} px, {f.stat().st_size/1e6:.1f} MB; "
-          "onnxruntime's probabilities match the model's within 1e-4 on a random batch")
-    return f
+    "Export a model file to ONNX (uint8 images in, probabilities out; size, normalisation and vocabulary inside), checked against the model; or a folder that serves it"
+    if k < 1: raise LeavesArgumentError(f"--k {k}: expected at least 1")
+    if data is not None and space is None: raise LeavesArgumentError("--data goes with --space (the leaves to compare on the page)")
+    if space is None or onnx is not None:
+        with on_interrupt(f"interrupted while exporting: no new {onnx or 'model.onnx'} was written"): f = export_onnx(model, onnx or 'model.onnx')
+        m = onnx_metadata(f)
+        print(f"{f}: {len(m['vocab'])} species at {m['recipe']['size']} px, {f.stat().st_size/1e6:.1f} MB; "
+              "onnxruntime's probabilities match the model's within 1e-4 on a random batch")
+    if space is not None:
+        with on_interrupt(f"interrupted while writing the Space {space}: rerun the command (it writes over its own Space)"): d = export_space(model, space, data, k=k)
+        n = len(list((d/'leaves/images').glob('*.jpg'))) if (d/'leaves/images').is_dir() else 0
+        print(f"{d}: a web page serving {d/'model.onnx'} ({n} leaves to compare): cd {d} && pip install -r requirements.txt && python app.py; "
+              "or push the folder to a Hugging Face Space")
+    return Path(space) if space is not None else f

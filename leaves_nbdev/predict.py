@@ -19,7 +19,7 @@ from .models import leaves_learner, read_leaves_model, load_leaves_learner, plai
 # %% auto #0
 __all__ = ['PHOTO_EXTS', 'PredictionProgress', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission',
            'write_submission', 'score_submission', 'find_photos', 'open_photo', 'UnreadablePhotoWarning',
-           'NoUnsureThresholdWarning', 'is_onnx_file', 'predict_photos']
+           'NoUnsureThresholdWarning', 'is_onnx_file', 'learner_probabilities', 'predict_photos']
 
 # %% ../nbs/06_predict.ipynb #c3c9bcfa
 class PredictionProgress(Callback):
@@ -175,6 +175,13 @@ def is_onnx_file(model) -> bool:
     "Whether `model` names an ONNX file (`export_onnx`'s), not a model file"
     return isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == '.onnx'
 
+def learner_probabilities(learn, images, tta=False, n=4, bs=64, bars=None) -> Tensor:
+    "Probabilities from `learn` of PIL `images` at its size: a plain pass in fp32 (as the unsure threshold was chosen), or TTA"
+    img_mode = getattr(learn, 'leaves_recipe', {}).get('img_mode', 'RGB')
+    # fp32: a learner fresh from bf16 or fp16 training flags as its file does
+    with contextlib.nullcontext() if tta else plain_precision(learn):
+        return _predict(learn, learn.dls.test_dl([_image_cls(img_mode).create(im) for im in images], bs=bs), tta, n, bars, 'predicting photos')
+
 def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_workers=8) -> pd.DataFrame:
     "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file or `Learner`, or an ONNX file or `OnnxLeaves`"
     if not is_whole(k) or k < 1: raise LeavesArgumentError(f"k={k!r}: expected a whole number of at least 1")
@@ -184,7 +191,7 @@ def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_worke
     if onnx and tta: raise LeavesArgumentError(f"tta=True: {getattr(model, 'fname', model)} is an ONNX file, which predicts one plain pass (TTA needs fastai's augmentations)")
     found = find_photos(photos)
     if is_onnx_file(model):
-        from .export import OnnxLeaves  # onnxruntime, needed only here
+        from .serve import OnnxLeaves  # onnxruntime, needed only here
         learn = OnnxLeaves(model)
     else: learn = model if isinstance(model, Learner) or onnx else load_leaves_learner(model, bs=bs)
     r = learn.recipe if onnx else getattr(learn, 'leaves_recipe', {})
@@ -194,11 +201,8 @@ def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_worke
     if len(bad) == len(found):
         raise LeavesDataError(f"no photo could be read: " + '; '.join(f"{name}: {why}" for name, why in bad[:10]) + (f" (and {len(bad)-10} more)" if len(bad) > 10 else ''))
     ok = [i for i, (im, _) in enumerate(read) if im is not None]
-    if onnx: probs = learn.probabilities([read[i][0] for i in ok], bs)
-    else:
-        # a plain pass runs in fp32, as the unsure threshold was chosen: a learner fresh from bf16 or fp16 training flags as its file does
-        with contextlib.nullcontext() if tta else plain_precision(learn):
-            probs = _predict(learn, learn.dls.test_dl([_image_cls(img_mode).create(read[i][0]) for i in ok], bs=bs), tta, n, bars, 'predicting photos')
+    probs = (torch.from_numpy(learn.probabilities([read[i][0] for i in ok], bs)) if onnx else
+             learner_probabilities(learn, [read[i][0] for i in ok], tta, n, bs, bars))
     vocab = np.array(list(map(str, learn.vocab if onnx else learn.dls.vocab)), dtype=object)
     top_p, top_i = probs.topk(min(k, len(vocab)), dim=1)
     res = pd.DataFrame(dict(photo=[name for name, _ in found]))
