@@ -38,7 +38,7 @@ class LeafIdentifier(LeafPage):
         super().__init__(m, comparison_leaves(data, m.vocab, n_compare) if data is not None else None, k, Path(model).name, **kwargs)
 
 # %% ../nbs/14_app.ipynb #657f9150
-def leaves_app(model, data=None, k=5, n_compare=3, max_photos=MAX_PHOTOS, max_megapixels=MAX_MEGAPIXELS, concurrency=2, max_batch=4, max_queue=64):
+def leaves_app(model, data=None, k=5, n_compare=3, max_photos=MAX_PHOTOS, max_megapixels=MAX_MEGAPIXELS, concurrency=2, max_batch=16, max_queue=64):
     "A Gradio page identifying leaf photos with the model file or ONNX file `model` (training images of each species from the folder `data`)"
     ident = LeafIdentifier(model, data, k, n_compare, max_photos=max_photos, max_megapixels=max_megapixels)
     return leaf_page(ident, concurrency, max_batch, max_queue)
@@ -56,17 +56,20 @@ def chromium_driver(width=1200, height=900):
     return webdriver.Chrome(service=webdriver.ChromeService(driver), options=opts), None
 
 def _read_card(card) -> dict:
-    "What a card on the page says: the top species (None for an error), whether it is unsure, its message, its notes, its text"
+    "What a card on the page says: the top species (None for an error), whether it is unsure, its message, its notes, its text, and whether anything in it runs past its right edge"
     from selenium.webdriver.common.by import By
     def first(css): return next((e.text for e in card.find_elements(By.CSS_SELECTOR, css)), None)
+    right = card.rect['x'] + card.rect['width'] + 1
+    overflows = any(e.rect['x'] + e.rect['width'] > right for e in card.find_elements(By.CSS_SELECTOR, 'img, p, .leaf-bar'))
     return dict(species=first('.leaf-species'), unsure=bool(card.find_elements(By.CSS_SELECTOR, '.leaf-unsure')),
-                message=first('.leaf-message'), notes=[e.text for e in card.find_elements(By.CSS_SELECTOR, '.leaf-note')], text=card.text)
+                message=first('.leaf-message'), notes=[e.text for e in card.find_elements(By.CSS_SELECTOR, '.leaf-note')], text=card.text,
+                overflows=overflows)
 
-def browse_app(url, photos, screenshot=None, timeout=90) -> list:
-    "Upload `photos` to the page at `url` in a headless Chromium; return what each card says (`_read_card`), and save a `screenshot`"
+def browse_app(url, photos, screenshot=None, timeout=90, width=1200) -> list:
+    "Upload `photos` to the page at `url` in a headless Chromium `width` pixels wide; return what each card says (`_read_card`), and save a `screenshot`"
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-    driver, why = chromium_driver()
+    driver, why = chromium_driver(width)
     if driver is None: raise LeavesArgumentError(why)
     try:
         driver.get(url)
@@ -105,7 +108,7 @@ def leaves_app_cli(
     max_photos:int=MAX_PHOTOS,  # photos read from one request (the rest get one card)
     max_megapixels:float=MAX_MEGAPIXELS, # a larger photo is read reduced (JPEG) or refused (other formats)
     concurrency:int=2,          # batches of requests predicted at once
-    max_batch:int=4,            # requests that arrive together predicted in one batch
+    max_batch:int=16,           # requests that arrive together predicted in one batch
 ):
     "Serve a web page where people drop leaf photos and see the species, how sure the model is, and training leaves to compare"
     for arg, v in dict(k=k, max_photos=max_photos, concurrency=concurrency, max_batch=max_batch).items():

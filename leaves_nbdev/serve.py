@@ -214,7 +214,7 @@ def _remove_uploads(files):
             p.unlink(missing_ok=True)
             with contextlib.suppress(OSError): p.parent.rmdir()
 
-def leaf_page(page:LeafPage, concurrency=2, max_batch=4, max_queue=64, title='Which tree is this leaf from?'):
+def leaf_page(page:LeafPage, concurrency=2, max_batch=16, max_queue=64, title='Which tree is this leaf from?'):
     "A Gradio page answering leaf photos with `page`: requests batched by up to `max_batch`, `concurrency` batches at once, `max_queue` waiting"
     gr = _gradio()
     for arg, v in dict(concurrency=concurrency, max_batch=max_batch, max_queue=max_queue).items():
