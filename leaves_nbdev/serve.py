@@ -204,25 +204,29 @@ def _gradio():
     except ImportError: raise LeavesArgumentError("the web page needs Gradio: pip install 'leaves_nbdev[app]'") from None
     return gr
 
-def _remove_uploads(files):
-    "Delete answered uploads, and the folder Gradio made for each, from Gradio's upload folder (a file given from Python is left alone)"
+def _forget_uploads(files, after):
+    "Delete answered uploads from Gradio's upload folder `after` seconds from now, each unless it was uploaded again meanwhile (a file given from Python is left alone)"
     from gradio.utils import get_upload_folder
-    root = Path(get_upload_folder()).resolve()
-    for f in files:
+    root, todo = Path(get_upload_folder()).resolve(), []
+    for f in files:  # Gradio names an upload by its content: two people sending the same photo share one file
         p = Path(f).resolve()
         if root in p.parents:
-            p.unlink(missing_ok=True)
-            with contextlib.suppress(OSError): p.parent.rmdir()
+            with contextlib.suppress(OSError): todo.append((p, p.stat().st_ino))
+    def forget():
+        for p, ino in todo:
+            with contextlib.suppress(OSError):
+                if p.stat().st_ino == ino: p.unlink(); p.parent.rmdir()  # the same upload, not a newer copy of the same photo
+    if todo: t = threading.Timer(after, forget); t.daemon = True; t.start()
 
-def leaf_page(page:LeafPage, concurrency=2, max_batch=16, max_queue=64, title='Which tree is this leaf from?'):
-    "A Gradio page answering leaf photos with `page`: requests batched by up to `max_batch`, `concurrency` batches at once, `max_queue` waiting"
+def leaf_page(page:LeafPage, concurrency=2, max_batch=16, max_queue=64, forget_after=10, title='Which tree is this leaf from?'):
+    "A Gradio page answering leaf photos with `page`: requests batched by up to `max_batch`, `concurrency` batches at once, `max_queue` waiting, uploads deleted `forget_after` seconds after their answer"
     gr = _gradio()
     for arg, v in dict(concurrency=concurrency, max_batch=max_batch, max_queue=max_queue).items():
         if not isinstance(v, int) or v < 1: raise LeavesArgumentError(f"{arg}={v!r}: expected a whole number of at least 1")
     def identify(requests):  # Gradio's batch: the files of each request that arrived together
         files = [[f if isinstance(f, str) else f.name for f in fs or []] for fs in requests]
         try: return [page.html_many(files)]
-        finally: _remove_uploads([f for fs in files for f in fs])
+        finally: _forget_uploads([f for fs in files for f in fs], forget_after)
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 600)) as demo:
         r = page.recipe
         gr.Markdown(f"## {title}\nDrop one or more photos of a leaf. {len(page.vocab)} species, "
