@@ -7,7 +7,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/export.html.md"""
 # %% ../nbs/12_export.ipynb #001bfc51
 from __future__ import annotations
 from fastai.vision.all import *
-import contextlib, csv, io, json, os, sys, tempfile, time, warnings
+import contextlib, csv, io, json, os, shutil, sys, tempfile, time, warnings
 from importlib.metadata import version as _version
 from fastcore.script import call_parse
 from .errors import LeavesError, LeavesDataError, LeavesArgumentError, atomic_write, write_text, make_folder, on_interrupt, cli_errors
@@ -81,20 +81,20 @@ demo = leaf_page(LeafPage(model, examples, k={k}))
 
 if __name__ == '__main__':
     few_malloc_arenas()  # one memory arena per serving thread would hold far more memory than the page uses
-    demo.launch()        # where: a Space says, or GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (default 127.0.0.1:7860)
+    demo.launch(max_file_size='{max_file_size}')  # where: a Space says, or GRADIO_SERVER_NAME and GRADIO_SERVER_PORT (default 127.0.0.1:7860)
 """
 
 def _space_readme(d, model, n_leaves) -> str:
     r, title = d['recipe'], 'Which tree is this leaf from?'
     from leaves_nbdev import __version__
     return (f"---\ntitle: {title}\nemoji: 🍂\ncolorFrom: green\ncolorTo: yellow\nsdk: gradio\nsdk_version: {_version('gradio')}\n"
-            f"app_file: app.py\npinned: false\n---\n\n# {title}\n\nDrop photos of a leaf: the {len(d['vocab'])} species this model knows, "
+            f"python_version: \"{sys.version_info.major}.{sys.version_info.minor}\"\napp_file: app.py\npinned: false\n---\n\n# {title}\n\nDrop photos of a leaf: the {len(d['vocab'])} species this model knows, "
             f"how sure it is, and training leaves to compare. The model is {r.get('arch')} at {r['size']} px, exported from "
             f"`{Path(model).name}` to ONNX by leaves_nbdev {__version__} on {time.strftime('%Y-%m-%d')}; {n_leaves} training leaves to compare.\n\n"
             "Anywhere: `pip install -r requirements.txt && python app.py`, then open http://127.0.0.1:7860/ "
             "(`GRADIO_SERVER_NAME=0.0.0.0` serves the local network). On Hugging Face: a new Gradio Space, this folder pushed as it is.\n")
 
-def export_space(model, folder, data=None, n_compare=3, k=5) -> Path:
+def export_space(model, folder, data=None, n_compare=3, k=5, max_file_size='50mb') -> Path:
     "Write `folder`: a web page serving the model file `model` from ONNX, run by `pip install -r requirements.txt && python app.py`, and a Hugging Face Space as it is"
     folder, d = Path(folder), read_leaves_model(model)
     for m in ('gradio', 'onnxruntime'): _needs(m, 'a Space')
@@ -106,6 +106,9 @@ def export_space(model, folder, data=None, n_compare=3, k=5) -> Path:
         from leaves_nbdev.serve import comparison_leaves
         examples = comparison_leaves(data, d['vocab'], n_compare)
     _check_onnx_target(folder/'model.onnx')
+    make_folder(folder)
+    write_text(folder/'app.py', SPACE_APP.format(n_compare=n_compare, k=k, max_file_size=max_file_size))  # first: it marks the folder as a Space, so an interrupted export can be rerun
+    shutil.rmtree(folder/'leaves', ignore_errors=True)  # an earlier export's leaves to compare are not this model's
     export_onnx(model, folder/'model.onnx')
     make_folder(folder/'leaves_nbdev')
     import leaves_nbdev; pkg = Path(leaves_nbdev.__file__).parent  # the installed modules, copied
@@ -124,7 +127,6 @@ def export_space(model, folder, data=None, n_compare=3, k=5) -> Path:
         write_text(folder/'leaves/train.csv', buf.getvalue())
     write_text(folder/'requirements.txt', ''.join(f'{m}=={_version(m)}\n' for m in SPACE_REQUIREMENTS))
     write_text(folder/'README.md', _space_readme(d, model, len(rows)))
-    write_text(folder/'app.py', SPACE_APP.format(n_compare=n_compare, k=k))
     return folder
 
 # %% ../nbs/12_export.ipynb #e510503e

@@ -36,20 +36,18 @@ def _data_uri(im:Image.Image, size=224) -> str:
 def read_photo(f, size, mode='RGB', max_megapixels=MAX_MEGAPIXELS, thumb=224) -> dict:
     "The image file `f` decoded once at a bounded cost: `pixels` squished to `size`, a `thumb` data URI and `notes`; or an `error`"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # our own limit is lower, and said on the card
-            with Image.open(f) as im:
-                (w, h), frames, notes = im.size, getattr(im, 'n_frames', 1), []
-                if w*h > max_megapixels*1e6:
-                    mp = f'{w}x{h} px ({w*h/1e6:.0f} megapixels)'
-                    if im.format != 'JPEG': return dict(error=f"{mp}: above the page's limit of {max_megapixels} megapixels "
-                                                              "(a JPEG that large is read reduced; other formats are not)")
-                    im.draft(im.mode, (max(size, thumb),)*2)  # the decoder skips to 1/2, 1/4 or 1/8 scale
-                    if im.size[0]*im.size[1] > max_megapixels*1e6:
-                        return dict(error=f"{mp}: above the page's limit of {max_megapixels} megapixels even read at 1/8 scale")
-                    notes.append(f'{mp}: read at 1/{w//im.size[0]} scale')
-                im.load()
-            ImageOps.exif_transpose(im, in_place=True)  # upright by its EXIF tag, as training and `predict_photos` read it
+        with Image.open(f) as im:
+            (w, h), frames, notes = im.size, getattr(im, 'n_frames', 1), []
+            if w*h > max_megapixels*1e6:
+                mp = f'{w}x{h} px ({w*h/1e6:.0f} megapixels)'
+                if im.format != 'JPEG': return dict(error=f"{mp}: above the page's limit of {max_megapixels} megapixels "
+                                                          "(a JPEG that large is read reduced; other formats are not)")
+                im.draft(im.mode, (max(size, thumb),)*2)  # the decoder skips to 1/2, 1/4 or 1/8 scale
+                if im.size[0]*im.size[1] > max_megapixels*1e6:
+                    return dict(error=f"{mp}: above the page's limit of {max_megapixels} megapixels even read at 1/8 scale")
+                notes.append(f'{mp}: read at 1/{round(w/im.size[0])} scale')
+            im.load()
+        ImageOps.exif_transpose(im, in_place=True)  # upright by its EXIF tag, as training and `predict_photos` read it
         if im.mode in ('I', 'F') or im.mode.startswith('I;16'): im = _eight_bit(im)
         if 'A' in im.getbands() or 'a' in im.getbands() or 'transparency' in im.info:
             im = Image.alpha_composite(Image.new('RGBA', im.size, (255, 255, 255, 255)), im.convert('RGBA'))
@@ -215,12 +213,13 @@ def _forget_uploads(files, after):
     def forget():
         for p, ino in todo:
             with contextlib.suppress(OSError):
-                if p.stat().st_ino == ino: p.unlink(); p.parent.rmdir()  # the same upload, not a newer copy of the same photo
+                if p.stat().st_ino == ino: p.unlink()  # the same upload, not a newer copy of the same photo (its empty folder goes with Gradio's cache cleaning)
     if todo: t = threading.Timer(after, forget); t.daemon = True; t.start()
 
 def leaf_page(page:LeafPage, concurrency=2, max_batch=16, max_queue=64, forget_after=10, title='Which tree is this leaf from?'):
     "A Gradio page answering leaf photos with `page`: requests batched by up to `max_batch`, `concurrency` batches at once, `max_queue` waiting, uploads deleted `forget_after` seconds after their answer"
     gr = _gradio()
+    warnings.filterwarnings('ignore', category=Image.DecompressionBombWarning)  # `read_photo`'s own limit is lower, and said on the card
     for arg, v in dict(concurrency=concurrency, max_batch=max_batch, max_queue=max_queue).items():
         if not isinstance(v, int) or v < 1: raise LeavesArgumentError(f"{arg}={v!r}: expected a whole number of at least 1")
     def identify(requests):  # Gradio's batch: the files of each request that arrived together
@@ -233,7 +232,9 @@ def leaf_page(page:LeafPage, concurrency=2, max_batch=16, max_queue=64, forget_a
                     f"model `{page.name}` ({r.get('arch', 'ONNX')}, {r['size']} px).")
         photos = gr.File(file_count='multiple', label='Leaf photos', elem_id='leaf-photos')
         answer = gr.HTML(elem_id='leaf-answers')
-        photos.change(identify, photos, answer, batch=True, max_batch_size=max_batch, concurrency_limit=concurrency, api_name='identify')
+        # on upload, not on change: removing one photo from the list must not read again the others, deleted once answered
+        photos.upload(identify, photos, answer, batch=True, max_batch_size=max_batch, concurrency_limit=concurrency, api_name='identify')
+        photos.clear(lambda: '', None, answer)
     demo.queue(max_size=max_queue)
     demo.leaf_page = page
     return demo
