@@ -21,12 +21,14 @@ ranking metric is the last epoch's (chosen on nothing), the kept epoch's (chosen
 A lever enters the budget's plan only if its mean gain over the default, paired by seed, exceeds the spread (the standard
 deviation of the paired gains).
 """
-import json, re, time, warnings
+import json, os, re, time, warnings
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import call_parse, store_true
 from budget_adherence import cpu_model  # bench/'s own, beside this script
 from fastai.vision.all import Callback, accuracy
+from PIL import Image
 from timm.utils import ModelEmaV3
 
 class WeightEMA(Callback):
@@ -52,7 +54,57 @@ LEVERS = {  # the arguments each lever gives `fit_leaves`; 'ema' adds the callba
     # a slower backbone buys fewer epochs: it runs under the closed-loop 6m budget itself, not the fixed schedule, and is
     # compared with the default's 6m budget runs (bench/budget_adherence.py, the same seeds and splits)
     'efficientnet_lite0 under a 6m budget': dict(arch='efficientnet_lite0', budget='6m', plan=None),
+    # issue 27's: run with --budget (each lever under the same clock-driven budget, not the fixed plan)
+    'leaf crop': dict(crop='leaf'),
+    'leaf crop (box half the photo at least)': dict(crop='leaf'),  # `leaf_box(least_side=0.5)`: a small leaf stays smaller than a large one
 }
+LEAST_SIDE = {'leaf crop (box half the photo at least)': 0.5}  # set for that lever's run, with its own image cache (the key does not know it)
+
+@contextmanager
+def crop_setting(name, cache_dir):
+    "For a lever in `LEAST_SIDE`: `leaf_box`'s `least_side` and an image cache of its own (the cache's key does not know it), for the whole run"
+    import leaves_nbdev.crop as crop_module
+    defaults = crop_module.leaf_box.__defaults__
+    if name in LEAST_SIDE:
+        crop_module.leaf_box.__defaults__ = defaults[:-1] + (LEAST_SIDE[name],)
+        os.environ['LEAVES_NBDEV_CACHE'] = str(cache_dir)
+    try: yield
+    finally:
+        crop_module.leaf_box.__defaults__ = defaults
+        if name in LEAST_SIDE: os.environ.pop('LEAVES_NBDEV_CACHE')
+
+def is_lab_scan(fn) -> bool:
+    "A Leafsnap lab scan (white paper, colour card, ruler), not a field photo: over 30% of its pixels near white (every channel above 225)"
+    return float((np.asarray(Image.open(fn).convert('RGB')).min(-1) > 225).mean()) > 0.3
+
+class LastValid(Callback):
+    "Keep the last validation pass's per-image correctness (the last epoch's, chosen on nothing)"
+    order = 100
+    def before_validate(self): self.hits = []
+    def after_batch(self):
+        if not self.training and getattr(self, 'hits', None) is not None: self.hits.append((self.pred.argmax(1) == self.yb[0]).cpu())
+    def after_validate(self): self.last = torch.cat(self.hits).numpy() if self.hits else None; self.hits = None
+
+def fixres_accuracy(learn, extra=32, n_batches=None):
+    "FixRes: batch-norm statistics re-estimated on the training images at the trained size + `extra` px (no gradient, augmentation as in training), then the validation set predicted there"
+    import copy
+    size = learn.leaves_recipe['size'] + extra
+    dls = learn.dls_at(size)
+    model, state = learn.model, copy.deepcopy(learn.model.state_dict())
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in bns: m.reset_running_stats(); m.momentum = None  # a cumulative average over what follows
+    model.train()
+    with torch.no_grad():
+        for i, (xb, _) in enumerate(dls.train):
+            model(xb)
+            if n_batches and i + 1 >= n_batches: break
+    for m in bns: m.momentum = 0.1
+    old = learn.dls
+    learn.dls = dls
+    try:
+        with learn.no_bar(), learn.no_logging(): acc = float(accuracy(*learn.get_preds(dl=dls.valid)))
+    finally: learn.dls = old; model.load_state_dict(state)
+    return acc
 
 def flip_tta_accuracy(learn, dl):
     "Accuracy of the mean of the plain and the mirrored pass's probabilities"
@@ -71,17 +123,18 @@ def prediction_levers(learn):
 
 def table(runs:pd.DataFrame) -> pd.DataFrame:
     "One row per lever: mean ± std over seeds, and the mean paired gain over the default (same seed) ± its std"
-    cols = [c for c in ('last', 'kept', 'tta', 'flip_tta', 'plus32', 'plus32_tta') if c in runs]
+    cols = [c for c in ('last', 'last_lab', 'last_field', 'kept', 'tta', 'flip_tta', 'plus32', 'plus32_tta', 'fixres32') if c in runs]
     base = runs[runs.lever == 'default'].set_index('seed')
     rows = []
     for lever, g in runs.groupby('lever', sort=False):
         row = dict(lever=lever, seeds=len(g))
         for c in cols:
             if g[c].notna().any(): row[c] = f"{g[c].mean():.4f} ± {g[c].std(ddof=1):.4f}" if len(g) > 1 else f"{g[c].mean():.4f}"
-        d = g.set_index('seed')['last'] - base['last'].reindex(g.seed).values
-        if lever != 'default' and d.notna().any():
-            row['gain_last'] = f"{d.mean():+.4f} ± {d.std(ddof=1):.4f}" if d.notna().sum() > 1 else f"{d.mean():+.4f}"
-            row['beats_spread'] = bool(d.notna().sum() > 1 and d.mean() > d.std(ddof=1))
+        for c in ('last', 'last_field') if 'last_field' in runs else ('last',):
+            d = g.set_index('seed')[c] - base[c].reindex(g.seed).values
+            if lever != 'default' and d.notna().any():
+                row[f'gain_{c}'] = f"{d.mean():+.4f} ± {d.std(ddof=1):.4f}" if d.notna().sum() > 1 else f"{d.mean():+.4f}"
+                if c == 'last': row['beats_spread'] = bool(d.notna().sum() > 1 and d.mean() > d.std(ddof=1))
         row['train_s'] = round(g.train_s.mean(), 1)
         rows.append(row)
     return pd.DataFrame(rows).fillna('-')
@@ -92,6 +145,7 @@ def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
          levers:str=None,                            # comma-separated lever names (default: all)
          seeds:str='0,1,2',                          # seeds: each gives its own split, initialisation and order
          out:str='bench/_results/levers',            # run folders and levers.jsonl
+         budget:str=None,                            # train each lever under this budget on the clock (e.g. 6m) instead of the fixed plan
          table_only:store_true=False):               # only print the table of the runs recorded in OUT
     "Train each lever on the fixed schedule for each seed, then print the lever table"
     warnings.simplefilter('ignore')
@@ -104,24 +158,36 @@ def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
         from leaves_nbdev.train import fit_leaves
         for name in names:
             for seed in map(int, seeds.split(',')):
-                if any(d['lever'] == name and d['seed'] == seed for d in done): continue
+                if any(d['lever'] == name and d['seed'] == seed and d.get('budget') == budget for d in done): continue
                 change = LEVERS[name]
-                cbs = [WeightEMA(0.99)] if change == 'ema' else None
+                cbs = [WeightEMA(0.99)] if change == 'ema' else []
+                if budget: cbs.append(last := LastValid())
                 t0 = time.time()
-                args = dict(plan=plan, seed=seed, out=out/f"{re.sub(r'[^A-Za-z0-9.]+', '_', name)}_seed{seed}", bars=False, record=False, cbs=cbs)
-                learn = fit_leaves(path, **{**args, **(change if isinstance(change, dict) else {})})
-                r = learn.leaves_result
-                row = dict(lever=name, seed=seed, last=r['last_valid_accuracy'], kept=r['valid_accuracy'],
-                           train_s=round(time.time() - t0, 1), cpu=cpu_model(), date=time.strftime('%Y-%m-%d'))
-                if name == 'default': row.update(prediction_levers(learn))
-                else:
-                    with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
-                with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
-                print(row, flush=True); done.append(row)
+                tag = f"{re.sub(r'[^A-Za-z0-9.]+', '_', name)}_seed{seed}" + (f'_budget{budget}' if budget else '')
+                when = dict(budget=budget, plan=None, budget_start=t0) if budget else dict(plan=plan)
+                args = dict(**when, seed=seed, out=out/tag, bars=False, record=False, cbs=cbs)
+                with crop_setting(name, out/f'cache_{tag}'):
+                    learn = fit_leaves(path, **{**args, **(change if isinstance(change, dict) else {})})
+                    r = learn.leaves_result
+                    row = dict(lever=name, seed=seed, last=r['last_valid_accuracy'], kept=r['valid_accuracy'],
+                               train_s=round(time.time() - t0, 1), cpu=cpu_model(), date=time.strftime('%Y-%m-%d'), budget=budget)
+                    if budget:  # lab scans and field photos apart (the last epoch's), the schedule the clock gave, then the prediction levers
+                        lab = np.array([is_lab_scan(Path(path)/o) for o in learn.dls.valid.items.image])
+                        row.update(last_lab=float(last.last[lab].mean()), last_field=float(last.last[~lab].mean()), n_lab=int(lab.sum()),
+                                   n_field=int((~lab).sum()), schedule=r.get('schedule', {}).get('final_size'))
+                        with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
+                        row['fixres32'] = fixres_accuracy(learn)
+                    elif name == 'default': row.update(prediction_levers(learn))
+                    else:
+                        with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
+                    with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
+                    print(row, flush=True); done.append(row)
                 del learn
     runs = pd.DataFrame(done)
+    if 'budget' not in runs: runs['budget'] = None
+    runs = runs[runs.budget.isin([budget])] if budget else runs[runs.budget.isna()]
     if runs.empty: return print('no runs recorded yet')
-    print(f"\n{', '.join(sorted(set(runs.cpu)))}; {', '.join(sorted(set(runs.date)))}; plan {plan}")
+    print(f"\n{', '.join(sorted(set(runs.cpu)))}; {', '.join(sorted(set(runs.date)))}; " + (f"budget {budget} on the clock" if budget else f"plan {plan}"))
     t = table(runs[runs.lever.isin(names)])
     print('| ' + ' | '.join(t.columns) + ' |'); print('|' + ' --- |'*len(t.columns))
     for r in t.itertuples(index=False): print('| ' + ' | '.join(map(str, r)) + ' |')

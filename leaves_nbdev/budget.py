@@ -183,10 +183,10 @@ def describe_plan(plan:dict) -> str:
     return line1 + '\n' + line2
 
 # %% ../nbs/11_budget.ipynb #f33be719
-def decode_per_s(path, images, img_mode='RGB', n=32) -> float:
-    "Image files a second one thread opens as training does (`open_leaf_image`) and resizes: the cache build's work, or an epoch's without it"
+def decode_per_s(path, images, img_mode='RGB', n=32, crop=None) -> float:
+    "Image files a second one thread opens as training does (`open_leaf_image`, with its `crop`) and resizes: the cache build's work, or an epoch's without it"
     t, images = time.perf_counter(), list(images)[:n]
-    for o in images: load_resized(Path(path)/o, 64, img_mode)
+    for o in images: load_resized(Path(path)/o, 64, img_mode, crop)
     return len(images)/max(time.perf_counter() - t, 1e-6)
 
 def _decode_rates(dls, one_thread, cache) -> dict:
@@ -216,15 +216,17 @@ def final_batch_size(learn, size, precision, bs, candidates=(32, 64, 128, 256), 
 
 # %% ../nbs/11_budget.ipynb #d493284e
 def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32',), freeze_epochs=1, cache=True, lr_find_iters=None,
-             channels_last=True, img_mode='RGB', speeds=None, clock=time.time) -> dict:
+             channels_last=True, img_mode='RGB', speeds=None, clock=time.time, crop=None) -> dict:
     "Measure `learn` at each size up to `max_size` and each of `precisions` (unless `speeds` are given), then plan what is left of `budget` for its folder `path`"
     dls, budget_s = learn.dls, parse_budget(budget)
-    # a size whose epoch would take over 40% of the budget cannot get its epochs: larger ones are not measured
+    # a size whose epoch takes over 15% of the budget cannot get its 5 final epochs beside lr_find and the small size's:
+    # larger ones are not measured (at 6m on leafsnap53, 2-core AMD EPYC: measuring stopped after 160 px, not 224 px, and
+    # planning took 24-27 s instead of 63-68 s)
     if speeds is None: speeds = measure_speeds(learn, range(64, max_size + 1, 32), precisions, channels_last=channels_last, bs=32,
-                                               n_batches=2, stop_after=0.4*budget_s*min(bs, 32)/len(dls.split[0]))
+                                               n_batches=2, stop_after=0.15*budget_s*min(bs, 32)/len(dls.split[0]))
     n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
     n_images = len(dls.df) + n_test
-    decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode), cache)
+    decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode, crop=crop), cache)
     plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=clock() - budget_start,
                          bs=bs, freeze_epochs=freeze_epochs, precision=p, lr_find_iters=lr_find_iters, **decode)
              for p in precisions]

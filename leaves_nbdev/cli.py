@@ -77,7 +77,7 @@ def options_of(to, but=(), types=None):
 # `fit_leaves` parameters that are no command-line option: Python objects, or a notebook's display
 NOT_OPTIONS = ['splits', 'cbs', 'budget_start', 'record', 'bars', 'show', 'check', 'num_workers', 'channels_last', 'lr_find_iters']
 # the types of options whose default (None) does not say, and what the command line's spelling of some means to `fit_leaves`
-OPTION_TYPES = dict(lr=float, wd=float, weights=str, final_size=int, budget=str, plan=str)
+OPTION_TYPES = dict(lr=float, wd=float, weights=str, final_size=int, budget=str, plan=str, crop=str)
 FROM_CLI = dict(pretrained=lambda s: _pretrained(s), cache=lambda s: _cache(s), aug=lambda s: None if s in ('none', None) else s)
 
 def _fit_kwargs(kwargs) -> dict:

@@ -16,15 +16,16 @@ from contextlib import contextmanager
 from PIL import Image, ImageOps
 try: import fcntl
 except ImportError: fcntl = None  # Windows: the cache build is not locked
+from .crop import check_crop, crop_image, LEAF_CROP_VERSION
 from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, LeavesDiskFull, fmt_mb,
-                                   check_free_space, make_folder, write_error)
+                                   check_free_space, make_folder, write_error, write_text)
 
 # %% auto #0
 __all__ = ['PROGRESS_MIN_ITEMS', 'LEAVES_DECODER', 'read_leaves_csv', 'bars_wanted', 'progress', 'ProgressLines',
            'open_leaf_image', 'check_images', 'check_leaves_folder', 'stratified_split', 'GivenSplitter',
-           'PILImageUpright', 'PILImageBWUpright', 'leaves_cache_dir', 'load_resized', 'DecodedImageCache',
-           'image_cache_files', 'clear_image_cache', 'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL',
-           'is_whole', 'check_data_args', 'leaves_dls']
+           'PILImageUpright', 'PILImageBWUpright', 'PILImageLeafCrop', 'PILImageBWLeafCrop', 'leaves_image_type',
+           'leaves_cache_dir', 'load_resized', 'DecodedImageCache', 'image_cache_files', 'clear_image_cache',
+           'leaves_augmentations', 'leaves_datablock', 'CachedImagesDL', 'is_whole', 'check_data_args', 'leaves_dls']
 
 # %% ../nbs/00_data.ipynb #11628076
 def _lines(idxs, most=10):
@@ -106,15 +107,15 @@ def _to_8bit(im:Image.Image) -> Image.Image:
 
 def _has_alpha(im:Image.Image) -> bool: return 'A' in im.getbands() or 'a' in im.getbands() or 'transparency' in im.info
 
-def open_leaf_image(fn, mode='RGB') -> Image.Image:
-    "The image `fn` (a file path, bytes or a PIL image) upright by its EXIF tag, 8-bit, transparency on white, in `mode`"
+def open_leaf_image(fn, mode='RGB', crop=None) -> Image.Image:
+    "The image `fn` (a file path, bytes or a PIL image) upright by its EXIF tag, 8-bit, transparency on white, in `mode`; cropped to its leaf with `crop='leaf'` (`crop_image`)"
     if isinstance(fn, bytes): fn = io.BytesIO(fn)
     if isinstance(fn, Image.Image): im = ImageOps.exif_transpose(fn)
     else:
         with Image.open(fn) as im: im = ImageOps.exif_transpose(im)  # a loaded copy, turned when the tag says so
     if im.mode in ('I', 'F') or im.mode.startswith('I;16'): im = _to_8bit(im)
     if _has_alpha(im): im = Image.alpha_composite(Image.new('RGBA', im.size, (255, 255, 255, 255)), im.convert('RGBA'))
-    return im.convert(mode) if mode else im
+    return crop_image(im.convert(mode) if mode else im, crop)
 
 # %% ../nbs/00_data.ipynb #7b528438
 def _image_problem(fn:Path):
@@ -182,31 +183,45 @@ class PILImageUpright(_OpenedAsLeaves, PILImage):
 class PILImageBWUpright(_OpenedAsLeaves, PILImageBW):
     "A `PILImageBW` (one channel) whose files are opened as `PILImageUpright`'s are"
 
+class PILImageLeafCrop(PILImageUpright):
+    "A `PILImageUpright` cropped to its leaf when opened (`crop='leaf'`)"
+    _open_args = {'mode': 'RGB', 'crop': 'leaf'}
+
+class PILImageBWLeafCrop(PILImageBWUpright):
+    "A `PILImageBWUpright` cropped to its leaf when opened (`crop='leaf'`)"
+    _open_args = {'mode': 'L', 'crop': 'leaf'}
+
+def leaves_image_type(img_mode='RGB', crop=None):
+    "The fastai image type that opens files as training does for `img_mode` and `crop`"
+    return ({'RGB': PILImageUpright, 'L': PILImageBWUpright} if check_crop(crop) is None else {'RGB': PILImageLeafCrop, 'L': PILImageBWLeafCrop})[img_mode]
+
 # %% ../nbs/00_data.ipynb #ef5be52f
 def leaves_cache_dir() -> Path:
     "The image cache's folder: `$LEAVES_NBDEV_CACHE`, else `$XDG_CACHE_HOME/leaves_nbdev`, else `~/.cache/leaves_nbdev`"
     if os.environ.get('LEAVES_NBDEV_CACHE'): return Path(os.environ['LEAVES_NBDEV_CACHE'])
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'leaves_nbdev'
 
-def load_resized(fn, size, img_mode):
-    "The image file `fn` upright, in `img_mode`, resized (squished) to `size` x `size`, as a uint8 array"
-    return np.asarray(open_leaf_image(fn, img_mode).resize((size, size), Image.BILINEAR))
+def load_resized(fn, size, img_mode, crop=None):
+    "The image file `fn` upright, in `img_mode`, cropped as `crop` says, resized (squished) to `size` x `size`, as a uint8 array"
+    return np.asarray(open_leaf_image(fn, img_mode, crop).resize((size, size), Image.BILINEAR))
 
 class DecodedImageCache:
     "Images of a Kaggle-layout folder decoded once, resized to `size`, kept in a memory-mapped array; use as `get_x`"
-    def __init__(self, path, images, size=224, img_mode='RGB', cache_dir=None, n_workers=8, bars=None):
+    def __init__(self, path, images, size=224, img_mode='RGB', cache_dir=None, n_workers=8, bars=None, crop=None):
         self.path, self.images, self.size, self.img_mode, self.bars = Path(path), list(images), size, img_mode, bars
+        self.crop = check_crop(crop)
         self.index = {o: i for i, o in enumerate(self.images)}
         missing = [o for o in self.images if not (self.path/o).exists()]
         if missing: raise LeavesDataError(f"{self.path}: {len(missing)} image(s) missing, e.g. {missing[:5]}")
         # which cache (this folder, this image list, size, mode) and which version of it (the files' sizes and times)
         which = hashlib.sha1('\n'.join([str(self.path.resolve())] + self.images).encode()).hexdigest()[:12]
-        version = hashlib.sha1(f'{size}|{img_mode}|decoder {LEAVES_DECODER}'.encode())
+        version = hashlib.sha1((f'{size}|{img_mode}|decoder {LEAVES_DECODER}' + (f'|crop {self.crop} {LEAF_CROP_VERSION}' if self.crop else '')).encode())
         for o in self.images:
             st = (self.path/o).stat()
             version.update(f'{o}|{st.st_size}|{st.st_mtime_ns}\n'.encode())
         self.cache_dir = Path(cache_dir or leaves_cache_dir())
-        self.prefix = f'{self.path.resolve().name}_{which}_{size}px_{img_mode}_'
+        # a cropped cache is another cache, not a new version of the uncropped one: both can be kept
+        self.prefix = f'{self.path.resolve().name}_{which}_{size}px_{img_mode}{"-" + self.crop if self.crop else ""}_'
         self.fname = self.cache_dir/f'{self.prefix}{version.hexdigest()[:16]}.npy'
         self.built = False
         if not self.fname.exists():
@@ -217,6 +232,7 @@ class DecodedImageCache:
                     if self.built: self._build(n_workers)
             except OSError as e: raise write_error(e, self.fname) from None  # a read-only or forbidden cache folder: one line
         self.array, self._on_device = np.load(self.fname, mmap_mode='r'), {}
+        self.crop_counts = self._read_counts()
 
     @contextmanager
     def _locked(self):
@@ -232,8 +248,16 @@ class DecodedImageCache:
         return [o for o in self.cache_dir.iterdir() if o.name.startswith(self.prefix) and o.name.endswith(suffix)]
 
     def _load(self, o):
-        try: return load_resized(self.path/o, self.size, self.img_mode), None
-        except Exception as e: return None, f'{o} is unreadable ({type(e).__name__}: {e})'
+        "`(pixels, cropped, problem)` of the image `o`: `cropped` says whether it was cropped to its leaf (None: no crop asked)"
+        try: im = open_leaf_image(self.path/o, self.img_mode, self.crop)
+        except Exception as e: return None, None, f'{o} is unreadable ({type(e).__name__}: {e})'
+        return np.asarray(im.resize((self.size, self.size), Image.BILINEAR)), im.info.get('leaf_crop'), None
+
+    def _counts_file(self): return self.fname.with_name(self.fname.name.removesuffix('.npy') + '.crops.json')
+    def _read_counts(self):
+        "How many images the crop found a leaf in ('leaf') and kept whole ('whole', with their names), as the build counted them"
+        try: return json.loads(self._counts_file().read_text()) if self.crop else None
+        except (OSError, ValueError): return None
 
     def __call__(self, row):
         "The decoded image of a data-frame row (or an image name); an image outside the cache is read from its file"
@@ -241,17 +265,17 @@ class DecodedImageCache:
         if name in self.index: return np.array(self.array[self.index[name]])
         fn = self.path/name  # an image the cache does not hold (a new photo): decoded as without a cache
         if not fn.exists(): raise LeavesDataError(f"{fn}: image not found (nor in the image cache {self.fname})")
-        return load_resized(fn, self.size, self.img_mode)
+        return load_resized(fn, self.size, self.img_mode, self.crop)
 
     def __getstate__(self):  # `learn.export()` pickles the DataLoaders: the file name travels, not the gigabytes
         return {k: v for k, v in self.__dict__.items() if k not in ('array', '_on_device')}
     def __setstate__(self, d):
-        self.__dict__.update(d, _on_device={})
+        self.__dict__.update(dict(crop=None, crop_counts=None), **d, _on_device={})  # a cache pickled before crops: uncropped
         self.array = np.load(self.fname, mmap_mode='r') if self.fname.exists() else None
         if self.array is None: self.index = {}  # no cache on this machine: every image is read from its file
 
     def __len__(self): return len(self.images)
-    def __repr__(self): return f'DecodedImageCache({len(self)} images, {self.size}px {self.img_mode}, {self.fname})'
+    def __repr__(self): return f'DecodedImageCache({len(self)} images, {self.size}px {self.img_mode}{", cropped to the leaf" if self.crop else ""}, {self.fname})'
 
 
 # %% ../nbs/00_data.ipynb #1a2d0d47
@@ -264,17 +288,22 @@ def _build(self:DecodedImageCache, n_workers):
     check_free_space(self.cache_dir, int(np.prod(shape)) + 128, f'the {self.size}px image cache of {len(self.images)} images')
     fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=self.prefix, suffix='.npy.tmp'); os.close(fd)
     try:
-        arr, bad = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape), []
+        arr, bad, whole = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape), [], []
         with ThreadPoolExecutor(n_workers) as ex:
             loaded = ex.map(self._load, self.images)
-            for i, (a, problem) in enumerate(progress(loaded, len(self.images), f'decoding images into the {self.size}px cache', self.bars)):
+            for i, (a, cropped, problem) in enumerate(progress(loaded, len(self.images), f'decoding images into the {self.size}px cache', self.bars)):
                 if problem: bad.append(problem)
                 else: arr[i] = a
+                if cropped is False: whole.append(self.images[i])
         del arr
         if bad: raise LeavesDataError(f"{self.path}: {len(bad)} image(s) cannot be used: {'; '.join(bad[:10])}")
+        if self.crop:  # how often the crop found a leaf, said once and kept beside the cache
+            counts = dict(leaf=len(self.images) - len(whole), whole=len(whole), whole_images=whole)
+            write_text(self._counts_file(), json.dumps(counts))
+            print(f"leaf crop: {counts['leaf']:,} of {len(self.images):,} images cropped to the leaf, {len(whole):,} kept whole", flush=True)
         os.replace(tmp, self.fname)
-        for old in self._files('.npy'):  # earlier versions of the same folder and image list
-            if old != self.fname: old.unlink(missing_ok=True)
+        for old in self._files('.npy') + self._files('.crops.json'):  # earlier versions of the same folder and image list
+            if old not in (self.fname, self._counts_file()): old.unlink(missing_ok=True)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
@@ -312,7 +341,7 @@ class _MemmapRows:
     def __getitem__(self, rows): return torch.from_numpy(self.array[rows.numpy()])
 
 # %% ../nbs/00_data.ipynb #d6c350b4
-_CACHE_FILE = re.compile(r'^(?P<prefix>.*_[0-9a-f]{12}_\d+px_(?:RGB|L)_)(?:(?P<cache>[0-9a-f]{16}\.npy)|(?P<lock>lock)|(?P<temporary>.+\.npy\.tmp))$')
+_CACHE_FILE = re.compile(r'^(?P<prefix>.*_[0-9a-f]{12}_\d+px_(?:RGB|L)(?:-leaf)?_)(?:(?P<cache>[0-9a-f]{16}(?:\.npy|\.crops\.json))|(?P<lock>lock)|(?P<temporary>.+\.npy\.tmp))$')
 
 def _cache_file(f:Path):
     "`(kind, prefix)` of a file `DecodedImageCache` writes ('cache', 'lock' or 'temporary'; its name says so), else None"
@@ -357,10 +386,9 @@ def leaves_augmentations(aug='fastai', size=224):
     raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'dihedral', 'seed' or None ('none')")
 
 # %% ../nbs/00_data.ipynb #b56db158
-def leaves_datablock(path, size=224, aug='fastai', splitter=None, vocab=None, img_mode='RGB', extra_batch_tfms=None, get_x=None):
-    "A `DataBlock` reading a Kaggle-layout leaves folder at `path` (images from files, upright, or from `get_x`, e.g. a cache)"
-    img_cls = PILImageBWUpright if img_mode == 'L' else PILImageUpright
-    return DataBlock(blocks=(ImageBlock(img_cls), CategoryBlock(vocab=vocab)),
+def leaves_datablock(path, size=224, aug='fastai', splitter=None, vocab=None, img_mode='RGB', extra_batch_tfms=None, get_x=None, crop=None):
+    "A `DataBlock` reading a Kaggle-layout leaves folder at `path` (images from files, upright and cropped as `crop` says, or from `get_x`, e.g. a cache)"
+    return DataBlock(blocks=(ImageBlock(leaves_image_type(img_mode, crop)), CategoryBlock(vocab=vocab)),
                      get_x=get_x or ColReader('image', pref=f'{Path(path)}{os.sep}'), get_y=ColReader('label'),
                      splitter=splitter, item_tfms=Resize(size, method='squish'),
                      batch_tfms=leaves_augmentations(aug, size) + L(extra_batch_tfms))
@@ -405,14 +433,15 @@ def is_whole(o) -> bool:
     "Whether `o` is a whole number (Python's or numpy's), and not a bool"
     return isinstance(o, (int, np.integer)) and not isinstance(o, (bool, np.bool_))
 
-def check_data_args(size=224, bs=64, valid_pct=0.2, aug='fastai', img_mode='RGB'):
-    "Raise `LeavesArgumentError` naming the first of `size`, `bs`, `valid_pct`, `aug`, `img_mode` that cannot work"
+def check_data_args(size=224, bs=64, valid_pct=0.2, aug='fastai', img_mode='RGB', crop=None):
+    "Raise `LeavesArgumentError` naming the first of `size`, `bs`, `valid_pct`, `aug`, `img_mode`, `crop` that cannot work"
     if not is_whole(size) or size < 8: raise LeavesArgumentError(f"size={size!r}: expected a whole number of pixels, at least 8")
     if not is_whole(bs) or bs < 1: raise LeavesArgumentError(f"bs={bs!r}: expected a whole number of images, at least 1")
     if isinstance(valid_pct, (bool, np.bool_)) or not isinstance(valid_pct, (int, float, np.integer, np.floating)) or not 0 <= valid_pct < 1:
         raise LeavesArgumentError(f"valid_pct={valid_pct!r}: expected a fraction from 0 (no validation set) up to, not including, 1")
     if aug not in ('fastai', 'dihedral', 'seed', None, 'none'): raise LeavesArgumentError(f"aug={aug!r}: expected 'fastai', 'dihedral', 'seed' or None ('none')")
     if img_mode not in ('RGB', 'L'): raise LeavesArgumentError(f"img_mode={img_mode!r}: expected 'RGB' or 'L' (grayscale)")
+    check_crop(crop)
 
 # %% ../nbs/00_data.ipynb #4605ceae
 def _check_splits(splits, n):
@@ -436,9 +465,9 @@ def _no_valid_error(fn, labels, valid_pct):
                            + (", or a larger valid_pct" if counts.max() > 1 else ""))
 
 def leaves_dls(path, size=224, bs=64, valid_pct=0.2, seed=42, aug='fastai', img_mode='RGB', splits=None,
-               vocab=None, check=True, cache=False, num_workers=None, device=None, extra_batch_tfms=None, **kwargs) -> DataLoaders:
-    "`DataLoaders` for the leaves folder at `path`, with a stratified shuffled split (or exactly the given `splits`)"
-    check_data_args(size, bs, valid_pct, aug, img_mode)
+               vocab=None, check=True, cache=False, num_workers=None, device=None, extra_batch_tfms=None, crop=None, **kwargs) -> DataLoaders:
+    "`DataLoaders` for the leaves folder at `path`, with a stratified shuffled split (or exactly the given `splits`); each image cropped to its leaf with `crop='leaf'`"
+    check_data_args(size, bs, valid_pct, aug, img_mode, crop)
     path = Path(path)
     # with a cache, building it decodes (and so checks) every image: no second decoding pass
     df = check_leaves_folder(path, test=False, images=not cache)[0] if check else read_leaves_csv(path)
@@ -451,8 +480,8 @@ def leaves_dls(path, size=224, bs=64, valid_pct=0.2, seed=42, aug='fastai', img_
         test = read_leaves_csv(path, 'test.csv', cols=('image',)).image if (path/'test.csv').exists() else []
         seen = set(df.image)
         get_x = DecodedImageCache(path, list(df.image) + [o for o in test if o not in seen], size, img_mode,
-                                  cache_dir=None if cache is True else cache)
-    dblock = leaves_datablock(path, size, aug, GivenSplitter(*splits), vocab, img_mode, extra_batch_tfms, get_x)
+                                  cache_dir=None if cache is True else cache, crop=crop)
+    dblock = leaves_datablock(path, size, aug, GivenSplitter(*splits), vocab, img_mode, extra_batch_tfms, get_x, crop)
     cuda = (device or default_device()).type == 'cuda'
     if cache: kwargs, num_workers = dict(dl_type=CachedImagesDL, image_cache=get_x, **kwargs), 0  # a batch is one gather
     if num_workers is None: num_workers = 0 if not cuda else min(8, defaults.cpus)

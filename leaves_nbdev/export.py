@@ -68,7 +68,7 @@ def export_onnx(model, fname, check=True) -> Path:
     return fname
 
 # %% ../nbs/12_export.ipynb #6600db26
-SPACE_MODULES = ('errors.py', 'serve.py')  # what of this package a Space runs: no fastai, no PyTorch
+SPACE_MODULES = ('errors.py', 'crop.py', 'serve.py')  # what of this package a Space runs: no fastai, no PyTorch
 SPACE_REQUIREMENTS = ('gradio', 'onnxruntime', 'pillow', 'numpy')
 SPACE_APP = """# A leaf-ID page: model.onnx served by Gradio with onnxruntime. Written by `leaves-export --space` (leaves_nbdev).
 from pathlib import Path
@@ -125,7 +125,8 @@ def export_space(model, folder, data=None, n_compare=3, k=5, max_file_size='50mb
     if rows:
         buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n'); w.writerow(['image', 'label']); w.writerows(rows)
         write_text(folder/'leaves/train.csv', buf.getvalue())
-    write_text(folder/'requirements.txt', ''.join(f'{m}=={_version(m)}\n' for m in SPACE_REQUIREMENTS))
+    needs = SPACE_REQUIREMENTS + (('scipy',) if d['recipe'].get('crop') else ())  # the leaf crop finds the leaf with scipy
+    write_text(folder/'requirements.txt', ''.join(f'{m}=={_version(m)}\n' for m in needs))
     write_text(folder/'README.md', _space_readme(d, model, len(rows)))
     return folder
 

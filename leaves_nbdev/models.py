@@ -241,7 +241,7 @@ def load_leaves_learner(model, path=None, bs=64, num_workers=None, cache=False) 
     "A `Learner` for the model file `model`: from the file alone, or reading images of the Kaggle-layout folder `path` (from the image cache with `cache`)"
     d = read_leaves_model(model)
     r, vocab = d['recipe'], d['vocab']
-    size, img_mode = r['size'], r.get('img_mode', 'RGB')
+    size, img_mode, crop = r['size'], r.get('img_mode', 'RGB'), r.get('crop')
     norm = Normalize.from_stats(*r['normalize']) if r.get('normalize') else None
     if path is None:
         if cache: raise LeavesArgumentError(f"cache={cache!r}: the image cache holds a Kaggle-layout folder's test images; give its `path`")
@@ -249,8 +249,8 @@ def load_leaves_learner(model, path=None, bs=64, num_workers=None, cache=False) 
     else:
         test = read_leaves_csv(path, 'test.csv', cols=('image',))
         first = test.iloc[:1].assign(label=vocab[0])
-        get_x = DecodedImageCache(path, test.image, size, img_mode, cache_dir=None if cache is True else cache) if cache else None
-    dblock = leaves_datablock(path or '.', size, r.get('aug', 'fastai'), lambda items: ([0], [0]), vocab, img_mode, norm, get_x)
+        get_x = DecodedImageCache(path, test.image, size, img_mode, cache_dir=None if cache is True else cache, crop=crop) if cache else None
+    dblock = leaves_datablock(path or '.', size, r.get('aug', 'fastai'), lambda items: ([0], [0]), vocab, img_mode, norm, get_x, crop)
     if num_workers is None: num_workers = 0 if default_device().type == 'cpu' or cache else min(8, defaults.cpus)
     dls = dblock.dataloaders(first, bs=bs, num_workers=num_workers, **(dict(dl_type=CachedImagesDL, image_cache=get_x) if cache else {}))
     learn = leaves_learner(dls, r['arch'], pretrained=False, head=r.get('head', 'fastai'), normalize=False,

@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import contextlib, sys, warnings
 from PIL import Image, ImageOps
 from .errors import LeavesDataError, LeavesArgumentError, atomic_write
+from .crop import crop_image
 from .data import (read_leaves_csv, check_images, leaves_datablock, DecodedImageCache,
-                               CachedImagesDL, PILImageUpright, PILImageBWUpright, open_leaf_image, is_whole,
+                               CachedImagesDL, PILImageUpright, PILImageBWUpright, open_leaf_image, is_whole, leaves_image_type,
                                bars_wanted, ProgressLines, PROGRESS_MIN_ITEMS)
 from .models import leaves_learner, read_leaves_model, load_leaves_learner, plain_precision  # the model file's home
 
@@ -144,8 +145,6 @@ def open_photo(photo, mode='RGB') -> Image.Image:
     except Exception as e: raise LeavesDataError(f"{name}: cannot be read as an image ({type(e).__name__}: {e})") from None
 
 # %% ../nbs/06_predict.ipynb #36c4a838
-def _image_cls(img_mode): return PILImageBWUpright if img_mode == 'L' else PILImageUpright
-
 class UnreadablePhotoWarning(UserWarning):
     "Some photos given to `predict_photos` could not be read; the others were predicted"
 
@@ -165,9 +164,9 @@ def _unsure(r:dict, probability:np.ndarray, name, tta=False) -> pd.Series:
         return pd.Series([None]*len(probability), dtype=object)
     return pd.Series([None if np.isnan(p) else bool(p < t) for p in probability], dtype=object)
 
-def _read_resized(photo, img_mode, size):
-    "`(image, None)` for a photo that can be read, resized to `size` (when known) as `Resize(size, method='squish')` does, else `(None, why)`"
-    try: im = open_photo(photo, img_mode)
+def _read_resized(photo, img_mode, size, crop=None):
+    "`(image, None)` for a photo that can be read, cropped as `crop` says and resized to `size` (when known) as `Resize(size, method='squish')` does, else `(None, why)`"
+    try: im = crop_image(open_photo(photo, img_mode), crop)
     except LeavesDataError as e: return None, str(e).removeprefix(f"{'image' if isinstance(photo, Image.Image) else photo}: ")
     return (im.resize((size, size), Image.BILINEAR) if size else im), None
 
@@ -176,11 +175,11 @@ def is_onnx_file(model) -> bool:
     return isinstance(model, (str, os.PathLike)) and Path(model).suffix.lower() == '.onnx'
 
 def learner_probabilities(learn, images, tta=False, n=4, bs=64, bars=None) -> Tensor:
-    "Probabilities from `learn` of PIL `images` at its size: a plain pass in fp32 (as the unsure threshold was chosen), or TTA"
+    "Probabilities from `learn` of PIL `images` at its size, already cropped as its recipe says (as `predict_photos` and `read_photo` read them): a plain pass in fp32 (as the unsure threshold was chosen), or TTA"
     img_mode = getattr(learn, 'leaves_recipe', {}).get('img_mode', 'RGB')
     # fp32: a learner fresh from bf16 or fp16 training flags as its file does
     with contextlib.nullcontext() if tta else plain_precision(learn):
-        return _predict(learn, learn.dls.test_dl([_image_cls(img_mode).create(im) for im in images], bs=bs), tta, n, bars, 'predicting photos')
+        return _predict(learn, learn.dls.test_dl([leaves_image_type(img_mode).create(im) for im in images], bs=bs), tta, n, bars, 'predicting photos')
 
 def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_workers=8) -> pd.DataFrame:
     "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file or `Learner`, or an ONNX file or `OnnxLeaves`"
@@ -196,7 +195,7 @@ def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_worke
     else: learn = model if isinstance(model, Learner) or onnx else load_leaves_learner(model, bs=bs)
     r = learn.recipe if onnx else getattr(learn, 'leaves_recipe', {})
     img_mode = r.get('img_mode', 'RGB')
-    with ThreadPoolExecutor(n_workers) as ex: read = list(ex.map(lambda o: _read_resized(o[1], img_mode, r.get('size')), found))
+    with ThreadPoolExecutor(n_workers) as ex: read = list(ex.map(lambda o: _read_resized(o[1], img_mode, r.get('size'), r.get('crop')), found))
     bad = [(name, why) for (name, _), (_, why) in zip(found, read) if why]
     if len(bad) == len(found):
         raise LeavesDataError(f"no photo could be read: " + '; '.join(f"{name}: {why}" for name, why in bad[:10]) + (f" (and {len(bad)-10} more)" if len(bad) > 10 else ''))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 from .errors import LeavesError, LeavesDataError, LeavesArgumentError
+from .crop import crop_image
 
 # %% auto #0
 __all__ = ['MAX_MEGAPIXELS', 'MAX_PHOTOS', 'read_photo', 'onnx_metadata', 'OnnxLeaves', 'NoComparisonImagesWarning',
@@ -33,8 +34,8 @@ def _data_uri(im:Image.Image, size=224) -> str:
     buf = io.BytesIO(); im.convert('RGB').save(buf, 'JPEG', quality=85)
     return 'data:image/jpeg;base64,' + base64.b64encode(buf.getvalue()).decode()
 
-def read_photo(f, size, mode='RGB', max_megapixels=MAX_MEGAPIXELS, thumb=224) -> dict:
-    "The image file `f` decoded once at a bounded cost: `pixels` squished to `size`, a `thumb` data URI and `notes`; or an `error`"
+def read_photo(f, size, mode='RGB', max_megapixels=MAX_MEGAPIXELS, thumb=224, crop=None) -> dict:
+    "The image file `f` decoded once at a bounded cost: `pixels` (cropped as `crop` says, as training did) squished to `size`, a `thumb` data URI of the whole photo and `notes`; or an `error`"
     try:
         with Image.open(f) as im:
             (w, h), frames, notes = im.size, getattr(im, 'n_frames', 1), []
@@ -52,12 +53,13 @@ def read_photo(f, size, mode='RGB', max_megapixels=MAX_MEGAPIXELS, thumb=224) ->
         if 'A' in im.getbands() or 'a' in im.getbands() or 'transparency' in im.info:
             im = Image.alpha_composite(Image.new('RGBA', im.size, (255, 255, 255, 255)), im.convert('RGBA'))
         im = im.convert(mode)
+        cropped = crop_image(im, crop)
     except Exception as e:  # named by the file's name, not the server's path to it
         return dict(error=f"cannot be read as an image ({type(e).__name__}: {' '.join(str(e).replace(str(f), Path(f).name).split())[:200]})")
     if min(w, h) < size/2: notes.append(f'{w}x{h} px, far smaller than the {size} px the model saw: a guess')
     if max(w, h) > 4*size and not notes: notes.append(f'{w}x{h} px, scaled down to {size}x{size}')
     if frames > 1: notes.append(f'animated ({frames} frames): the first frame')
-    pixels = im.resize((size, size), Image.BILINEAR)
+    pixels = cropped.resize((size, size), Image.BILINEAR)
     return dict(pixels=pixels, thumb=_data_uri(im, thumb), notes=notes, error=None)
 
 # %% ../nbs/13_serve.ipynb #13510f1d
@@ -131,7 +133,7 @@ class LeafPage:
         size, mode, res, todo = self.recipe['size'], self.recipe.get('img_mode', 'RGB'), [], []
         for photos in requests:
             photos = list(photos or [])
-            got = [dict(name=Path(f).name, **read_photo(f, size, mode, self.max_megapixels)) for f in photos[:self.max_photos]]
+            got = [dict(name=Path(f).name, **read_photo(f, size, mode, self.max_megapixels, crop=self.recipe.get('crop'))) for f in photos[:self.max_photos]]
             if len(photos) > self.max_photos:
                 got.append(dict(name=f'{len(photos) - self.max_photos} more photo(s)', error=f"not read: the page reads at most {self.max_photos} photos at a time"))
             todo += [a for a in got if a['error'] is None]; res.append(got)

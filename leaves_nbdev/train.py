@@ -11,6 +11,7 @@ from fastai.callback.channelslast import ChannelsLast
 import copy, inspect, json, os, shutil, sys, time, warnings, contextlib
 from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, check_free_space, atomic_write, write_text, make_folder,
                                  Interrupted, on_interrupt, write_error)
+from .crop import check_crop
 from .data import leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, bars_wanted, is_whole
 from .budget import (parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, PhaseClock, fmt_duration, precision_autocast,
                                  free_gpu_memory)
@@ -230,10 +231,10 @@ def check_fit_args(**kwargs) -> AttrDict:
 
 def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd, label_smoothing, mixup, cutmix, pretrained,
                     weights, head, aug, img_mode, freeze_epochs, valid_pct, splits, suggest, precision, channels_last, cache,
-                    lr_find_iters, final_size, final_epochs, budget, plan, snapshots, **kwargs):
+                    lr_find_iters, final_size, final_epochs, budget, plan, snapshots, crop=None, **kwargs):
     def need(ok, name, value, what):
         if not ok: raise LeavesArgumentError(f"{name}={value!r}: {what}")
-    check_data_args(size, bs, valid_pct, aug, img_mode)
+    check_data_args(size, bs, valid_pct, aug, img_mode, crop)
     check_model_args(arch, head, pretrained, weights)
     for name, v in dict(n_cycles=n_cycles, cycle_len=cycle_len, cycle_mult=cycle_mult).items():
         need(isinstance(v, (int, np.integer)) and v >= 1, name, v, 'expected a whole number >= 1')
@@ -293,7 +294,9 @@ def folder_learner(path, **kwargs) -> Learner:
     a = _fit_args(kwargs)
     cache = cache_fits(path, max(a.size, a.final_size or 0), a.img_mode) if a.cache == 'auto' else a.cache
     dls = leaves_dls(path, size=a.size, bs=a.bs, valid_pct=a.valid_pct, seed=a.seed, aug=a.aug, img_mode=a.img_mode, splits=a.splits,
-                     check=a.check, cache=cache, num_workers=a.num_workers)
+                     check=a.check, cache=cache, num_workers=a.num_workers, crop=a.crop)
+    if len(dls.train) == 0:  # fastai drops the last incomplete training batch: none is left (lr_find would divide by zero)
+        raise LeavesArgumentError(f"bs={a.bs}: more than the {len(dls.split[0])} training images; give a batch size of {len(dls.split[0])} or less")
     has_valid = len(dls.split[1]) > 0
     loss = LabelSmoothingCrossEntropyFlat(eps=a.label_smoothing) if a.label_smoothing else CrossEntropyLossFlat()
     learn = leaves_learner(dls, a.arch, pretrained=a.pretrained, weights=a.weights, head=a.head, normalize=a.normalize,
@@ -301,8 +304,9 @@ def folder_learner(path, **kwargs) -> Learner:
                            metrics=accuracy if has_valid else None, wd=a.wd, wd_bn_bias=a.wd_bn_bias, path=a.out,
                            cbs=[cb(alpha) for cb, alpha in ((MixUp, a.mixup), (CutMix, a.cutmix)) if alpha])
     if not has_valid: learn.recorder.valid_metrics = False
-    learn.leaves_recipe = dict(size=a.size, img_mode=a.img_mode, aug=a.aug)  # what prediction needs, written into the model file
-    learn.leaves_folder = dict(path=Path(path), seed=a.seed, aug=a.aug, img_mode=a.img_mode, cache=cache, num_workers=a.num_workers)
+    crop = check_crop(a.crop)
+    learn.leaves_recipe = dict(size=a.size, img_mode=a.img_mode, aug=a.aug, crop=crop)  # what prediction needs, written into the model file
+    learn.leaves_folder = dict(path=Path(path), seed=a.seed, aug=a.aug, img_mode=a.img_mode, cache=cache, num_workers=a.num_workers, crop=crop)
     return learn
 
 # %% ../nbs/05_train.ipynb #bf1d0bcb
@@ -331,7 +335,7 @@ def dls_at(self:Learner, size, bs=None) -> DataLoaders:
     f, dls = self.leaves_folder, self.dls
     norm = [t for t in dls.train.after_batch if isinstance(t, Normalize)]
     return leaves_dls(f['path'], size=size, bs=bs or dls.bs, seed=f['seed'], aug=f['aug'], img_mode=f['img_mode'], splits=dls.split,
-                      vocab=dls.vocab, check=False, cache=f['cache'], num_workers=f['num_workers'], extra_batch_tfms=norm)
+                      vocab=dls.vocab, check=False, cache=f['cache'], num_workers=f['num_workers'], extra_batch_tfms=norm, crop=f.get('crop'))
 
 @patch
 def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None, least=8, until=None):
@@ -417,7 +421,7 @@ def _schedule(learn, a, start, first) -> dict:
                     cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, tta_n=None,
                     phase_batches=None)
     plan = plan_fit(learn, a.path, a.budget, start, a.size, a.bs, _budget_precisions(a.precision), a.freeze_epochs if frozen else 0,
-                    learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode)
+                    learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode, crop=learn.leaves_folder.get('crop'))
     if first: print(describe_plan(plan), flush=True)
     # channels-last under a budget: measured 1.3-1.4x faster in fp32 on a CPU too
     return dict(plan, bs=a.bs, lr=None, channels_last=cl in (True, 'auto'), restart_epochs=0, cut=None, phase_batches={})
@@ -580,6 +584,7 @@ def fit_leaves(
     aug='fastai',            # augmentation: 'fastai' (`aug_transforms`), 'dihedral' (also vertical flips), 'seed', or None ('none')
     normalize=True,          # normalise inputs with the pretrained model's statistics
     img_mode='RGB',          # 'RGB', or 'L' for grayscale
+    crop=None,               # 'leaf': crop each image to its leaf on its plain background (once, in the image cache; the same at prediction)
     freeze_epochs=1,         # epochs training the new head alone (pretrained models; 0: the whole model from the start)
     valid_pct=0.2,           # share of each species kept for validation (0: train on every row, keep the last epoch)
     splits=None,             # (train_idx, valid_idx) rows of train.csv, used exactly as given instead of `valid_pct`
