@@ -17,6 +17,11 @@ Steps (`--steps`, comma-separated, default all):
                same after `gc.collect()` and `malloc_trim` (what is really held, not heap glibc keeps for reuse), and the
                `Learner`s alive. `fit_kfold` holds the previous fold's learner until the next returns, so from the second
                fold two are alive; flat from the second fold on means nothing accumulates from fold to fold
+  budget       `leaves-train PATH --budget B` (`--budget`, default 20m), the whole command timed from outside as a user
+               would run it (its defaults: MobileNetV2 with ImageNet weights, the image cache, TTA from the time left),
+               into a fresh image cache: the share of the budget it used, the schedule as it ran, validation accuracy
+               (last epoch; the kept epoch, chosen on those rows) and the command's peak memory (`ru_maxrss` of the
+               child). Not in `all`: it takes the whole budget
 
 Memory: every step runs in a child process of its own (this script, started again with `--child`), so what it holds
 is its own. *peak RSS* is the child's `ru_maxrss` read at its end (the kernel's high-water mark of its resident set,
@@ -30,13 +35,15 @@ Children's output (progress lines, epoch lines) goes to stderr; stdout gets one 
 
     python bench/scale.py --scale 0.02 --out /tmp/scale_small      # a quick check: a few minutes on 2 CPUs
     python bench/scale.py                                           # the competition's size
+    python bench/scale.py --steps budget --budget 20m               # leaves-train --budget 20m there (draws the folder first if needed)
 """
 import json, os, platform, resource, shutil, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 from fastcore.script import call_parse, store_true
 
 N_TRAIN, N_TEST, N_SPECIES, LO, HI, SIZE = 18_353, 8_800, 176, 51, 353, 224
-STEPS = ('draw', 'check', 'cache', 'epoch_cache', 'epoch_files', 'kfold')
+STEPS = ('draw', 'check', 'cache', 'epoch_cache', 'epoch_files', 'kfold', 'budget')
+ALL = STEPS[:-1]  # `all`: every step but the budget's
 
 def folder_shape(scale):
     "Species, per-species bounds and image counts of a folder `scale` times the competition's"
@@ -191,6 +198,28 @@ def step_kfold(a, path):
                  notes=f"resident set at the end of each fold's training: {mb(rss.rss)}; after gc.collect(){' and malloc_trim' if rss.trim else ''}: {mb(rss.rss_gc)}; "
                        f"Learners alive: {' / '.join(map(str, rss.learners))}; out-of-fold accuracy {res['oof_accuracy']:.3f}")]
 
+def step_budget(a, path):
+    "The whole `leaves-train --budget` command, timed from outside, into a fresh image cache; its peak memory is the command's"
+    import pandas as pd
+    from leaves_nbdev.budget import parse_budget
+    sys.path.insert(0, str(Path(__file__).parent))
+    from budget_adherence import phases
+    cache = Path(a.cache_dir)/'cache_budget'; shutil.rmtree(cache, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as out:
+        t = time.time()
+        p = subprocess.run([str(Path(sys.executable).parent/'leaves-train'), str(path), '--budget', a.budget, '--seed', str(a.seed),
+                            '--cache', str(cache), '--out', out], stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+        s = time.time() - t
+        if p.returncode: raise SystemExit(f'leaves-train --budget {a.budget}: {(p.stderr.strip().splitlines() or ["exit " + str(p.returncode)])[-1]}')
+        plan, h = json.loads((Path(out)/'plan.json').read_text()), pd.read_csv(Path(out)/'history.csv')
+    shutil.rmtree(cache, ignore_errors=True)
+    b = parse_budget(a.budget)
+    return [dict(what=f'leaves-train --budget {a.budget}: the whole command (lr_find, training, TTA of the test set, the submission)',
+                 seconds=s, n=None,
+                 notes=f"{s/b:.1%} of the budget; ran {phases(plan)} ({plan['precision'] or 'fp32'}), TTA {plan['tta_n']} passes; validation "
+                       f"accuracy last epoch {h.accuracy.iloc[-1]:.4f}, kept epoch {h.accuracy[h.kept].iloc[0]:.4f} (chosen on those rows); "
+                       f"the command's peak RSS {maxrss_mb(resource.RUSAGE_CHILDREN):,.0f} MB")]
+
 def run_child(a, step):
     "Run `step` in this process (a child of the parent run) and write its rows and memory to `a.result`"
     import torch, fastai.vision.all, leaves_nbdev.train, leaves_nbdev.predict, leaves_nbdev.ensemble  # the same imports before every step
@@ -203,6 +232,7 @@ def run_child(a, step):
     elif step == 'epoch_cache': rows = step_epoch(a, path, cached=True)
     elif step == 'epoch_files': rows = step_epoch(a, path, cached=False)
     elif step == 'kfold': rows = step_kfold(a, path)
+    elif step == 'budget': rows = step_budget(a, path)
     else: raise SystemExit(f'unknown step {step!r}')
     mem = dict(peak_rss=maxrss_mb(), peak_private=sampler.stop(), before=before)
     Path(a.result).write_text(json.dumps(dict(rows=rows, mem=mem)))
@@ -222,23 +252,24 @@ def fmt(v, spec=',.1f'): return '' if v is None else format(v, spec)
 @call_parse
 def main(scale:float=1.0,                          # fraction of the competition's size (0.02 for a quick check)
          out:str='bench/_results/scale_data',      # the synthetic folder: drawn once, reused while it has this scale and seed
-         steps:str='all',                          # comma-separated: draw,check,cache,epoch_cache,epoch_files,kfold; epoch (both); all
+         steps:str='all',                          # comma-separated: draw,check,cache,epoch_cache,epoch_files,kfold,budget; epoch (both); all (but budget)
          redraw:store_true=False,                  # draw (and time) the folder again even when --out holds it
          cache_dir:str=None,                       # where the image caches are built (default: beside --out); removed after
          cache_size:int=224,                       # image size of the `cache` step's cache
          lr:float=2e-3,                            # learning rate of the training steps (no lr_find)
          bs:int=64,                                # batch size of the training steps
          workers:int=None,                         # processes drawing the folder (default: one per CPU)
+         budget:str='20m',                         # the `budget` step's --budget
          seed:int=42,                              # seed of the folder and the training
          child:str=None,                           # (internal) run this one step in this process
          result:str=None):                         # (internal) where the child writes its result
     "Time each long step of the package on a competition-sized synthetic folder, each in a child process, and print one table"
     import warnings; warnings.simplefilter('ignore')
     a = type('Args', (), dict(scale=scale, out=out, cache_dir=cache_dir or str(Path(out).parent/(Path(out).name + '_caches')),
-                              cache_size=cache_size, lr=lr, bs=bs, workers=workers, seed=seed, redraw=redraw, result=result))
+                              cache_size=cache_size, lr=lr, bs=bs, workers=workers, seed=seed, budget=budget, redraw=redraw, result=result))
     if child: return run_child(a, child)
     names = [s.strip() for s in steps.split(',') if s.strip()]
-    todo = list(STEPS) if names == ['all'] else [t for s in names for t in (('epoch_cache', 'epoch_files') if s == 'epoch' else (s,))]
+    todo = list(ALL) if names == ['all'] else [t for s in names for t in (('epoch_cache', 'epoch_files') if s == 'epoch' else (s,))]
     unknown = [s for s in todo if s not in STEPS]
     if unknown: raise SystemExit(f'--steps: unknown {unknown}; expected some of {STEPS} or all')
     path, sh = Path(out), folder_shape(scale)
@@ -254,7 +285,7 @@ def main(scale:float=1.0,                          # fraction of the competition
               f"competition), {path}{'' if draw else ', drawn by an earlier run'}.")
     print(f'{header}\n', file=sys.stderr, flush=True)
     table, t0 = [], time.time()
-    if not draw and 'draw' in (STEPS if names == ['all'] else names):
+    if not draw and 'draw' in (ALL if names == ['all'] else names):
         table.append(['draw', 'reused the folder an earlier run drew (--redraw to draw and time it again)'] + ['']*6)
     for step in todo:
         print(f'--- {step}', file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ from .data import read_leaves_csv, load_resized
 # %% auto #0
 __all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory', 'measure_speeds', 'fmt_duration',
            'plan_budget', 'best_plan', 'describe_plan', 'decode_per_s', 'fill_batch', 'final_batch_size', 'plan_fit',
-           'PhaseClock', 'BudgetController']
+           'PhaseClock', 'prediction_deadline', 'BudgetController']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -104,7 +104,7 @@ def fmt_duration(s) -> str:
 
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
                 decode_per_s=None, epoch_decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4,
-                min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=6., epoch_overhead=1., precision=None, lr_find_iters=None) -> dict:
+                min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=3., epoch_overhead=1., precision=None, lr_find_iters=None) -> dict:
     "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`)"
     budget = parse_budget(budget)
     sp = speeds if precision is None else speeds[speeds.precision == precision]
@@ -117,7 +117,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
     def epoch_s(s): return n_train*(1/train[s] + decode) + n_valid*(1/evaluate[s] + decode) + epoch_overhead
     def cache_s(s): return n_images/decode_per_s if decode_per_s and s != small else 0.
     def tta(s):
-        for n in (4, 2, 0):
+        for n in (4, 3, 2, 1, 0):
             cost = n_test*(n + 1)*(1/evaluate[s] + decode)
             if cost <= tta_share*budget or n == 0: return n, cost
     left = budget*(1 - margin) - spent - fixed
@@ -282,12 +282,16 @@ class PhaseClock(ParamScheduler):
         if self.end_pos is None: self.end_pos = self.pos  # a fit that ran out of epochs first
 
 # %% ../nbs/11_budget.ipynb #bab46707
+def prediction_deadline(plan, start, margin=0.01) -> float:
+    "When a budget run started at `start` must have predicted its test set: `margin` of the budget and the plan's fixed seconds (writing the files, the interpreter's exit) before its end"
+    return start + plan['budget']*(1 - margin) - plan['seconds']['fixed']
+
 class BudgetController(Callback):
     "Hold a run to `plan`'s budget, started at `start` by `clock`: give each phase its deadline (`phase_clock`), choose the final size once its real batches are timed, and keep the time what follows training needs"
     order = TrackerCallback.order + 2
-    def __init__(self, plan, start, clock=time.time, margin=0.02):
+    def __init__(self, plan, start, clock=time.time, margin=0.01):
         store_attr()  # `plan` is the schedule `fit_schedule` reads: re-plans change it in place
-        self.end = start + plan['budget']*(1 - margin) - plan['seconds']['fixed']  # prediction done by then
+        self.end = prediction_deadline(plan, start, margin)
         self.timed, self.ran, self.notes, self.stopped, self.clocks, self.deadline = {}, [], [], None, {}, {}
         self.ratio, self.valid_ratio, self.pass_s = 1., 1., dict(plan['pass_seconds'])
         plan['phase_seconds'], plan['phase_batches'] = {}, {}
@@ -405,14 +409,14 @@ def plan_final(self:BudgetController, learn):
 
 @patch
 def plan_tta(self:BudgetController, size):
-    "After training at `size`: record what each phase was given and ran, then the TTA passes (4, 2 or none) that end before the budget, at the speed validation ran (the unsure threshold's pass first)"
+    "After training at `size`: record what each phase was given and ran, then the TTA passes (4 down to none) that end before the budget, at the speed validation ran (the unsure threshold's pass first)"
     p = self.plan
     for name, c in self.clocks.items():
         if getattr(c, 'given', None) is not None and hasattr(c, 't0'):
             p['phase_seconds'][name], p['phase_batches'][name] = round(float(c.given), 1), int(c.batches)
             p.setdefault('phase_end', {})[name] = c.end_pos  # 1: its schedule reached its end
     left = self.end - self.clock() - self.plan.get('unsure_seconds', p['valid_seconds'])[size]*self.valid_ratio
-    self._set('time left for prediction', tta_n=next((n for n in (4, 2) if (n + 1)*self.pass_s[size] <= left), 0))
+    self._set('time left for prediction', tta_n=next((n for n in (4, 3, 2, 1) if (n + 1)*self.pass_s[size] <= left), 0))
 
 @patch
 def report(self:BudgetController) -> str:

@@ -24,7 +24,7 @@ from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
 from .train import fit_leaves, check_fit_args, single_process, cache_fits
 from .models import read_leaves_model
-from .budget import fmt_duration
+from .budget import fmt_duration, prediction_deadline
 from .predict import predict_leaves, write_submission, save_probs, score_submission
 from .synthetic import make_synthetic_leaves
 from .record import experiment_run, leaderboard, RecordNotWritten, RunFolderBusy, run_folder_lock
@@ -93,13 +93,13 @@ def _check_test_set(path, decode=True):
         check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv', decode=decode)
     return True
 
-def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True, kept=None):
-    "Predict `path/test.csv` with `model`, write probabilities and a validated submission to `out`; record the run (`kept`: the kept model, for a message if interrupted)"
+def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True, kept=None, deadline=None):
+    "Predict `path/test.csv` with `model` (a budget's TTA passes ending by its `deadline`), write probabilities and a validated submission to `out`; record the run (`kept`: the kept model, for a message if interrupted)"
     out = Path(out)
     stopped = (f"interrupted while predicting {Path(path)/'test.csv'}: no new submission was written (an earlier {out/'submission.csv'}, if any, "
                f"is as it was)" + (f"; the kept model {kept}" if kept else ''))
     with run_folder_lock(out), experiment_run(out/'runs.db', 'predict', dict(kind_params, tta_n=tta_n if tta else 0)) as run, on_interrupt(stopped):
-        probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check)
+        probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check, deadline=deadline)
         run.files = [save_probs(probs, out/'test_probs.npz'), write_submission(probs, path, out/'submission.csv')]
     return run.files[1]
 
@@ -141,7 +141,8 @@ def _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw):
     if planned is not None: tta, tta_n = tta and planned > 0, max(planned, 1)
     if has_test:
         with single_process():  # after training on several processes, the first predicts alone
-            sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False, kept=r['kept_model'])
+            sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False, kept=r['kept_model'],
+                                      deadline=prediction_deadline(r['plan'], start) if kw.get('budget') else None)  # a replay runs its passes
         print(f"submission: {sub}")
     print(f"model: {r['model']}")
     if r['plan']:
@@ -274,7 +275,8 @@ def leaves_demo(
     learn = fit_leaves(data, arch=arch, size=size, bs=32, pretrained=False, seed=seed, out=out/'run', show=False, **schedule)
     r, train_s = learn.leaves_result, time.time() - t0
     tta_n = r['plan']['tta_n'] if r['plan'] else 4
-    sub = _predict_and_submit(learn, data, out/'run', tta_n > 0, max(tta_n, 1), 64, dict(arch=arch, model=str(r['model'])))
+    sub = _predict_and_submit(learn, data, out/'run', tta_n > 0, max(tta_n, 1), 64, dict(arch=arch, model=str(r['model'])),
+                              deadline=prediction_deadline(r['plan'], t0) if budget else None)
     acc = score_submission(sub, data/'test_labels.csv')
     print(f"{_accuracy_line(r)} (chance {1/n_species:.3f})")
     print(f"test accuracy {acc:.4f} (the model of the best validation epoch, scored on the synthetic test answers); training {train_s:.0f} s")

@@ -6,7 +6,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/errors.html.md"""
 
 # %% ../nbs/00_errors.ipynb #8b726f49
 from __future__ import annotations
-import contextlib, errno, os, re, shutil, signal, sys, tempfile, threading, warnings
+import contextlib, errno, gc, os, re, shutil, signal, sys, tempfile, threading, warnings
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
@@ -191,4 +191,7 @@ def cli_errors(func):
                 sys.exit(143 if _by_sigterm(e) else 130)  # the shell's codes for a process ended by SIGTERM and by SIGINT
             finally:
                 if term is not None: signal.signal(signal.SIGTERM, term); signal.signal(signal.SIGINT, intr)
+                # the work is done: the interpreter's exit need not search torch's and fastai's millions of objects for
+                # cycles (2.3 s to exit after a 2m training run on a 2-core AMD EPYC, 0.6 s frozen); files are closed by then
+                if cli: gc.freeze()
     return _f

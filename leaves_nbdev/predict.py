@@ -8,7 +8,7 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/predict.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from concurrent.futures import ThreadPoolExecutor
-import contextlib, sys, warnings
+import contextlib, sys, time, warnings
 from PIL import Image, ImageOps
 from .errors import LeavesDataError, LeavesArgumentError, atomic_write
 from .crop import crop_image
@@ -18,7 +18,7 @@ from .data import (read_leaves_csv, check_images, leaves_datablock, DecodedImage
 from .models import leaves_learner, read_leaves_model, load_leaves_learner, plain_precision  # the model file's home
 
 # %% auto #0
-__all__ = ['PHOTO_EXTS', 'PredictionProgress', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission',
+__all__ = ['PHOTO_EXTS', 'PredictionProgress', 'tta_until', 'predict_leaves', 'save_probs', 'load_probs', 'validate_submission',
            'write_submission', 'score_submission', 'find_photos', 'open_photo', 'UnreadablePhotoWarning',
            'NoUnsureThresholdWarning', 'is_onnx_file', 'learner_probabilities', 'predict_photos']
 
@@ -31,25 +31,39 @@ class PredictionProgress(Callback):
         if self.lines is None: self.lines = ProgressLines(self.total, self.label)
     def after_batch(self): self.lines.update(find_bs(self.xb))
 
-def _predict(learn, dl, tta, n, bars, label):
-    "Probabilities for `dl` (TTA with `n` augmented passes): fastai's bars in a notebook or terminal, else a few lines for a log (none for under 500 images)"
+def tta_until(learn, dl, n=4, deadline=None, clock=time.time, beta=0.25, first_aug=2.):
+    "fastai's `Learner.tta` on `dl` (the mean of `n` augmented passes, `lerp`ed to the plain pass by `beta`); with a `deadline` (a `clock()` time) the plain pass first, then each augmented pass only while it still ends by then. The probabilities, and the augmented passes run"
+    if deadline is None: return learn.tta(dl=dl, n=n, beta=beta)[0], n
+    t = clock()
+    with dl.dataset.set_split_idx(1): preds = learn.get_preds(dl=dl)[0]
+    next_s, aug = first_aug*(clock() - t), []  # an augmented pass, until one is timed: `first_aug` plain passes
+    with dl.dataset.set_split_idx(0):  # the training split's transforms: the augmentation
+        while len(aug) < n and clock() + next_s <= deadline:
+            t = clock(); aug.append(learn.get_preds(dl=dl)[0])
+            next_s = max(next_s if len(aug) > 1 else 0., clock() - t)  # the slowest augmented pass so far
+    return (torch.lerp(torch.stack(aug).mean(0), preds, beta) if aug else preds), len(aug)
+
+def _predict(learn, dl, tta, n, bars, label, deadline=None):
+    "Probabilities for `dl` (TTA with `n` augmented passes, fewer where `deadline` comes first): fastai's bars in a notebook or terminal, else a few lines for a log (none for under 500 images)"
     passes = n + 1 if tta else 1
     total = passes*len(dl.dataset)
     show_bars, lines = bars_wanted(bars), None
-    if not show_bars and (bars is not None or total >= PROGRESS_MIN_ITEMS): lines = PredictionProgress(total, f'{label} ({passes} pass{"es"*(passes > 1)})')
+    if not show_bars and (bars is not None or total >= PROGRESS_MIN_ITEMS):
+        lines = PredictionProgress(total, f'{label} ({"up to " if tta and deadline else ""}{passes} pass{"es"*(passes > 1)})')
     with (contextlib.nullcontext() if show_bars else learn.no_bar()), (learn.added_cbs(lines) if lines else contextlib.nullcontext()):
-        probs = learn.tta(dl=dl, n=n)[0] if tta else learn.get_preds(dl=dl)[0]
+        probs, ran = tta_until(learn, dl, n, deadline) if tta else (learn.get_preds(dl=dl)[0], 0)
     if lines and lines.lines: lines.lines.close()
+    if tta and ran < n: print(f'TTA: {ran} of {n} augmented passes (one more would have ended after the budget)', flush=True)
     return probs.float()
 
-def predict_leaves(model, path, tta=True, n=4, bs=64, fname='test.csv', check=True, cache=False, bars=None) -> pd.DataFrame:
-    "Class probabilities for the images in `path/fname`, from a `Learner` or a model file, with optional TTA; progress as `bars` says (None: bars in a notebook or terminal, lines in a log)"
+def predict_leaves(model, path, tta=True, n=4, bs=64, fname='test.csv', check=True, cache=False, bars=None, deadline=None) -> pd.DataFrame:
+    "Class probabilities for the images in `path/fname`, from a `Learner` or a model file, with optional TTA (`n` augmented passes; with a `deadline`, a `time.time()`, only those that end by then: `tta_until`); progress as `bars` says (None: bars in a notebook or terminal, lines in a log)"
     path = Path(path)
     test_df = read_leaves_csv(path, fname, cols=('image',))
     if check: check_images(path, test_df, fname, bars=bars)
     learn = model if isinstance(model, Learner) else load_leaves_learner(model, path, bs=bs, cache=cache)
     dl = learn.dls.test_dl(test_df, bs=bs)
-    probs = _predict(learn, dl, tta, n, bars, f'predicting {fname}')
+    probs = _predict(learn, dl, tta, n, bars, f'predicting {fname}', deadline)
     return pd.DataFrame(probs.numpy(), index=pd.Index(test_df.image, name='image'), columns=list(map(str, learn.dls.vocab)))
 
 # %% ../nbs/06_predict.ipynb #e5770e00
