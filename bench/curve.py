@@ -20,7 +20,9 @@ per run, a table of means and spreads, and saves `curve.png`.
     python bench/curve.py --budgets 1m,2m,4m,6m,10m,20m --seeds 2m:3,6m:3 --out /tmp/curve
 
 `--resume` keeps the rows already in `OUT/curve.csv` (a run that was stopped, or budgets run on another day) and runs
-only the missing ones.
+only the missing ones. `--combine A/curve.csv,B/curve.csv` runs nothing: it tabulates and plots earlier studies together
+into `OUT`, a later file's rows replacing an earlier one's for the same method and budget (a newer measurement of that
+point).
 """
 import json, subprocess, sys, time, warnings
 from pathlib import Path
@@ -83,14 +85,40 @@ def plain_run(path, budget, seed, out):
     return dict(method='plain fastai', budget=budget, seed=seed, seconds=round(took, 1), used=round(took/b, 3), ran=f'fine_tune({n}) at {size} px',
                 valid_last=round(r['valid_last'], 4), valid_kept=round(r['valid_last'], 4), valid_kept_tta=round(r['valid_tta'], 4))
 
+def summarize(df, cpu, out):
+    "Print the rows and the means per method and budget; save `out/curve.png`"
+    keep = ['method', 'budget', 'seed', 'seconds', 'used', 'ran', 'valid_last', 'valid_kept', 'valid_kept_tta', 'study']  # study: --combine's file
+    print(f"\n{cpu}, {time.strftime('%Y-%m-%d')}\n\n" + markdown(df[[c for c in keep if c in df]]))
+    ok = df[df.get('valid_last').notna()] if 'valid_last' in df else df.iloc[:0]
+    s = ok.groupby(['method', 'budget'], sort=False).agg(minutes=('seconds', lambda v: round(v.mean()/60, 2)), runs=('seed', 'size'),
+                                                        used=('used', 'max'), last=('valid_last', 'mean'), last_sd=('valid_last', 'std'),
+                                                        tta=('valid_kept_tta', 'mean'), tta_sd=('valid_kept_tta', 'std')).reset_index().sort_values(['method', 'minutes'], kind='stable')
+    print('\n' + markdown(s.round(4)))
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for m, g in s.groupby('method', sort=False):
+        ax.errorbar(g.minutes, g.tta, yerr=g.tta_sd.fillna(0), marker='o', capsize=3, label=f'{m}: TTA, kept model')
+        ax.plot(g.minutes, g['last'], ls=':', marker='.', label=f'{m}: last epoch')
+    ax.set_xscale('log'); ax.set_xlabel('whole command, minutes'); ax.set_ylabel('validation accuracy')
+    ax.set_title(f'leafsnap53, {cpu}', fontsize=9); ax.legend(fontsize=7); fig.tight_layout()
+    fig.savefig(out/'curve.png', dpi=90); print(f"\n{out/'curve.png'}")
+
 @call_parse
 def main(path:str='../shared/data/leafsnap53',   # Kaggle-layout folder
          budgets:str='1m,2m,4m,6m,10m,20m',       # comma-separated whole-command budgets
          seeds:str='2m:3,6m:3',                   # budget:number of seeds where more than one (seeds 0, 1, 2...)
          out:str='/tmp/curve',                    # work folder
          methods:str='budget,plain',              # which of the two to run
-         resume:bool=False):                      # keep the rows of `out/curve.csv` that ran, run only the others
+         resume:bool=False,                       # keep the rows of `out/curve.csv` that ran, run only the others
+         combine:str=None):                       # comma-separated curve.csv files to tabulate and plot together; runs nothing
     "Run both methods at each budget, print the rows and the summary, save curve.png"
+    if combine:
+        dfs = [pd.read_csv(f) for f in combine.split(',')]
+        for i, d in enumerate(dfs): d['study'] = i
+        df = pd.concat(dfs, ignore_index=True)
+        newest = df.groupby(['method', 'budget']).study.transform('max')
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return summarize(df[df.study == newest], cpu_model(), Path(out))
     n_seeds = {k: int(v) for k, v in (o.split(':') for o in seeds.split(',') if o)}
     rows, cpu, out = [], cpu_model(), Path(out)
     done = set()
@@ -109,18 +137,4 @@ def main(path:str='../shared/data/leafsnap53',   # Kaggle-layout folder
                 pd.DataFrame(rows).to_csv(out/'curve.csv', index=False)  # after each run, so an interrupted study resumes
     df = pd.DataFrame(rows)
     df.to_csv(out/'curve.csv', index=False)
-    keep = ['method', 'budget', 'seed', 'seconds', 'used', 'ran', 'valid_last', 'valid_kept', 'valid_kept_tta']
-    print(f"\n{cpu}, {time.strftime('%Y-%m-%d')}\n\n" + markdown(df[[c for c in keep if c in df]]))
-    ok = df[df.get('valid_last').notna()] if 'valid_last' in df else df.iloc[:0]
-    s = ok.groupby(['method', 'budget'], sort=False).agg(minutes=('seconds', lambda v: round(v.mean()/60, 2)), runs=('seed', 'size'),
-                                                        used=('used', 'max'), last=('valid_last', 'mean'), last_sd=('valid_last', 'std'),
-                                                        tta=('valid_kept_tta', 'mean'), tta_sd=('valid_kept_tta', 'std')).reset_index().sort_values(['method', 'minutes'], kind='stable')
-    print('\n' + markdown(s.round(4)))
-    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for m, g in s.groupby('method', sort=False):
-        ax.errorbar(g.minutes, g.tta, yerr=g.tta_sd.fillna(0), marker='o', capsize=3, label=f'{m}: TTA, kept model')
-        ax.plot(g.minutes, g['last'], ls=':', marker='.', label=f'{m}: last epoch')
-    ax.set_xscale('log'); ax.set_xlabel('whole command, minutes'); ax.set_ylabel('validation accuracy')
-    ax.set_title(f'leafsnap53, {cpu}', fontsize=9); ax.legend(fontsize=7); fig.tight_layout()
-    fig.savefig(out/'curve.png', dpi=90); print(f"\n{out/'curve.png'}")
+    summarize(df, cpu, out)

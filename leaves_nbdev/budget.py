@@ -104,7 +104,7 @@ def fmt_duration(s) -> str:
 
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
                 decode_per_s=None, epoch_decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4,
-                min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=3., epoch_overhead=1., precision=None, lr_find_iters=None) -> dict:
+                min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=1.5, epoch_overhead=1., precision=None, lr_find_iters=None) -> dict:
     "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`)"
     budget = parse_budget(budget)
     sp = speeds if precision is None else speeds[speeds.precision == precision]
