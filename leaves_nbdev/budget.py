@@ -12,9 +12,9 @@ from .errors import LeavesError, LeavesArgumentError
 from .data import read_leaves_csv, load_resized
 
 # %% auto #0
-__all__ = ['parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory', 'measure_speeds', 'fmt_duration',
-           'plan_budget', 'best_plan', 'describe_plan', 'decode_per_s', 'fill_batch', 'final_batch_size', 'plan_fit',
-           'PhaseClock', 'prediction_deadline', 'BudgetController']
+__all__ = ['BUDGET_MARGIN', 'parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory',
+           'measure_speeds', 'fmt_duration', 'plan_budget', 'best_plan', 'describe_plan', 'decode_per_s', 'fill_batch',
+           'final_batch_size', 'plan_fit', 'PhaseClock', 'prediction_deadline', 'BudgetController']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -282,14 +282,16 @@ class PhaseClock(ParamScheduler):
         if self.end_pos is None: self.end_pos = self.pos  # a fit that ran out of epochs first
 
 # %% ../nbs/11_budget.ipynb #bab46707
-def prediction_deadline(plan, start, margin=0.01) -> float:
+BUDGET_MARGIN = 0.01  # of the budget, kept back at its end: the controller's and the prediction's deadline alike
+
+def prediction_deadline(plan, start, margin=BUDGET_MARGIN) -> float:
     "When a budget run started at `start` must have predicted its test set: `margin` of the budget and the plan's fixed seconds (writing the files, the interpreter's exit) before its end"
     return start + plan['budget']*(1 - margin) - plan['seconds']['fixed']
 
 class BudgetController(Callback):
     "Hold a run to `plan`'s budget, started at `start` by `clock`: give each phase its deadline (`phase_clock`), choose the final size once its real batches are timed, and keep the time what follows training needs"
     order = TrackerCallback.order + 2
-    def __init__(self, plan, start, clock=time.time, margin=0.01):
+    def __init__(self, plan, start, clock=time.time, margin=BUDGET_MARGIN):
         store_attr()  # `plan` is the schedule `fit_schedule` reads: re-plans change it in place
         self.end = prediction_deadline(plan, start, margin)
         self.timed, self.ran, self.notes, self.stopped, self.clocks, self.deadline = {}, [], [], None, {}, {}
