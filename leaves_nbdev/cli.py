@@ -98,8 +98,10 @@ def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=Fal
     out = Path(out)
     stopped = (f"interrupted while predicting {Path(path)/'test.csv'}: no new submission was written (an earlier {out/'submission.csv'}, if any, "
                f"is as it was)" + (f"; the kept model {kept}" if kept else ''))
-    with run_folder_lock(out), experiment_run(out/'runs.db', 'predict', dict(kind_params, tta_n=tta_n if tta else 0)) as run, on_interrupt(stopped):
+    params = dict(kind_params, tta_n=tta_n if tta else 0)
+    with run_folder_lock(out), experiment_run(out/'runs.db', 'predict', params) as run, on_interrupt(stopped):
         probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check, deadline=deadline)
+        params['tta_n'] = probs.attrs['tta_passes']  # the passes that ran, fewer than planned where a budget's deadline came first; the end's row says so
         run.files = [save_probs(probs, out/'test_probs.npz'), write_submission(probs, path, out/'submission.csv')]
     return run.files[1]
 

@@ -54,17 +54,19 @@ def _predict(learn, dl, tta, n, bars, label, deadline=None):
         probs, ran = tta_until(learn, dl, n, deadline) if tta else (learn.get_preds(dl=dl)[0], 0)
     if lines and lines.lines: lines.lines.close()
     if tta and ran < n: print(f'TTA: {ran} of {n} augmented passes (one more would have ended after the budget)', flush=True)
-    return probs.float()
+    return probs.float(), ran
 
 def predict_leaves(model, path, tta=True, n=4, bs=64, fname='test.csv', check=True, cache=False, bars=None, deadline=None) -> pd.DataFrame:
-    "Class probabilities for the images in `path/fname`, from a `Learner` or a model file, with optional TTA (`n` augmented passes; with a `deadline`, a `time.time()`, only those that end by then: `tta_until`); progress as `bars` says (None: bars in a notebook or terminal, lines in a log)"
+    "Class probabilities for the images in `path/fname`, from a `Learner` or a model file, with optional TTA (`n` augmented passes; with a `deadline`, a `time.time()`, only those that end by then: `tta_until`; `.attrs['tta_passes']` says how many ran); progress as `bars` says (None: bars in a notebook or terminal, lines in a log)"
     path = Path(path)
     test_df = read_leaves_csv(path, fname, cols=('image',))
     if check: check_images(path, test_df, fname, bars=bars)
     learn = model if isinstance(model, Learner) else load_leaves_learner(model, path, bs=bs, cache=cache)
     dl = learn.dls.test_dl(test_df, bs=bs)
-    probs = _predict(learn, dl, tta, n, bars, f'predicting {fname}', deadline)
-    return pd.DataFrame(probs.numpy(), index=pd.Index(test_df.image, name='image'), columns=list(map(str, learn.dls.vocab)))
+    probs, ran = _predict(learn, dl, tta, n, bars, f'predicting {fname}', deadline)
+    df = pd.DataFrame(probs.numpy(), index=pd.Index(test_df.image, name='image'), columns=list(map(str, learn.dls.vocab)))
+    df.attrs['tta_passes'] = ran  # the augmented passes that ran (0: the plain pass alone), for the record
+    return df
 
 # %% ../nbs/06_predict.ipynb #e5770e00
 def save_probs(probs:pd.DataFrame, fname) -> Path:
@@ -193,7 +195,7 @@ def learner_probabilities(learn, images, tta=False, n=4, bs=64, bars=None) -> Te
     img_mode = getattr(learn, 'leaves_recipe', {}).get('img_mode', 'RGB')
     # fp32: a learner fresh from bf16 or fp16 training flags as its file does
     with contextlib.nullcontext() if tta else plain_precision(learn):
-        return _predict(learn, learn.dls.test_dl([leaves_image_type(img_mode).create(im) for im in images], bs=bs), tta, n, bars, 'predicting photos')
+        return _predict(learn, learn.dls.test_dl([leaves_image_type(img_mode).create(im) for im in images], bs=bs), tta, n, bars, 'predicting photos')[0]
 
 def predict_photos(model, photos, k=3, tta=False, n=4, bs=64, bars=None, n_workers=8) -> pd.DataFrame:
     "The `k` most probable species of each photo in `photos` (files, folders searched recursively, PIL images), from a model file or `Learner`, or an ONNX file or `OnnxLeaves`"

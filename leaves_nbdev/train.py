@@ -511,6 +511,9 @@ def _interrupted(saver, history, run, first, trained=False) -> TrainingInterrupt
     "What an interrupted run kept: the history written (its kept epoch marked), the record's row filled, and the one-line message (`trained`: stopped after training, in what follows it)"
     n, kept = len(history.rows), saver.best_epoch
     if first and n: history.write(kept_epoch=kept)
+    # a signal between the history's row and the saver (or the heartbeat) of one epoch: that epoch ran and is in the
+    # history, but its model was not considered for saving; the record's last epoch is the history's
+    if n: run.live['last_epoch'] = n - 1
     when = f"interrupted after {n} epoch{'s'*(n != 1)}" + (' (training had ended)' if trained else '')
     if kept is None: return TrainingInterrupted(f"{when}: no model was saved")
     run.valid_accuracy = saver.saved_best
