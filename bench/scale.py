@@ -207,16 +207,20 @@ def step_budget(a, path):
     cache = Path(a.cache_dir)/'cache_budget'; shutil.rmtree(cache, ignore_errors=True)
     with tempfile.TemporaryDirectory() as out:
         t = time.time()
-        p = subprocess.run([str(Path(sys.executable).parent/'leaves-train'), str(path), '--budget', a.budget, '--seed', str(a.seed),
-                            '--cache', str(cache), '--out', out], stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
-        s = time.time() - t
-        if p.returncode: raise SystemExit(f'leaves-train --budget {a.budget}: {(p.stderr.strip().splitlines() or ["exit " + str(p.returncode)])[-1]}')
+        p = subprocess.Popen([str(Path(sys.executable).parent/'leaves-train'), str(path), '--budget', a.budget, '--seed', str(a.seed),
+                              '--cache', str(cache), '--out', out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        for line in p.stdout: sys.stderr.write(line); lines.append(line.rstrip())  # shown as it runs, kept for the TTA line
+        p.wait(); s = time.time() - t
+        if p.returncode: raise SystemExit(f'leaves-train --budget {a.budget}: {(lines or ["exit " + str(p.returncode)])[-1]}')
         plan, h = json.loads((Path(out)/'plan.json').read_text()), pd.read_csv(Path(out)/'history.csv')
+    cut = [l for l in lines if l.startswith('TTA: ')]  # printed when the deadline cut augmented passes: "TTA: 2 of 4 augmented passes ..."
+    ran = cut[-1].split()[1] if cut else plan['tta_n']
     shutil.rmtree(cache, ignore_errors=True)
     b = parse_budget(a.budget)
     return [dict(what=f'leaves-train --budget {a.budget}: the whole command (lr_find, training, TTA of the test set, the submission)',
                  seconds=s, n=None,
-                 notes=f"{s/b:.1%} of the budget; ran {phases(plan)} ({plan['precision'] or 'fp32'}), TTA {plan['tta_n']} passes; validation "
+                 notes=f"{s/b:.1%} of the budget; ran {phases(plan)} ({plan['precision'] or 'fp32'}), TTA {ran} of {plan['tta_n']} planned augmented passes run; validation "
                        f"accuracy last epoch {h.accuracy.iloc[-1]:.4f}, kept epoch {h.accuracy[h.kept].iloc[0]:.4f} (chosen on those rows); "
                        f"the command's peak RSS {maxrss_mb(resource.RUSAGE_CHILDREN):,.0f} MB")]
 
