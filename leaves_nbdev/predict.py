@@ -31,17 +31,33 @@ class PredictionProgress(Callback):
         if self.lines is None: self.lines = ProgressLines(self.total, self.label)
     def after_batch(self): self.lines.update(find_bs(self.xb))
 
+class _EndsBy(Callback):
+    "Cancel a prediction pass at the first batch that would end after `deadline` (a `clock()` time), costing a batch at the mean so far of the augmented passes' batches, `first_s` until one is timed"
+    def __init__(self, deadline, clock, first_s): store_attr(); self.s, self.n = 0., 0
+    def cost(self): return self.s/self.n if self.n else self.first_s
+    def before_validate(self): self.t = self.clock()
+    def before_batch(self):
+        now = self.clock()
+        if self.iter > 0:  # the time since the last batch began: its model pass and this batch's loading and augmentation
+            self.s, self.n = self.s + now - self.t, self.n + 1
+            if now + self.cost() > self.deadline: raise CancelValidException()
+        self.t = now
+
 def tta_until(learn, dl, n=4, deadline=None, clock=time.time, beta=0.25, first_aug=2.):
-    "fastai's `Learner.tta` on `dl` (the mean of `n` augmented passes, `lerp`ed to the plain pass by `beta`); with a `deadline` (a `clock()` time) the plain pass first, then each augmented pass only while it still ends by then. The probabilities, and the augmented passes run"
+    "fastai's `Learner.tta` on `dl` (the mean of `n` augmented passes, `lerp`ed to the plain pass by `beta`); with a `deadline` (a `clock()` time) the plain pass first, then augmented passes batch by batch while the next batch still ends by then, each image averaging the views it got. The probabilities, and the augmented passes run (a fraction where the last one stopped part way)"
     if deadline is None: return learn.tta(dl=dl, n=n, beta=beta)[0], n
     t = clock()
     with dl.dataset.set_split_idx(1): preds = learn.get_preds(dl=dl)[0]
-    next_s, aug = first_aug*(clock() - t), []  # an augmented pass, until one is timed: `first_aug` plain passes
+    stop = _EndsBy(deadline, clock, first_aug*(clock() - t)/max(len(dl), 1))  # a batch, until one is timed: `first_aug` plain ones
+    views, counts = torch.zeros_like(preds), torch.zeros(len(preds))
     with dl.dataset.set_split_idx(0):  # the training split's transforms: the augmentation
-        while len(aug) < n and clock() + next_s <= deadline:
-            t = clock(); aug.append(learn.get_preds(dl=dl)[0])
-            next_s = max(next_s if len(aug) > 1 else 0., clock() - t)  # the slowest augmented pass so far
-    return (torch.lerp(torch.stack(aug).mean(0), preds, beta) if aug else preds), len(aug)
+        for _ in range(n):
+            if clock() + stop.cost() > deadline: break
+            p = learn.get_preds(dl=dl, reorder=False, cbs=stop)[0]  # in the order of `dl` (a test set's is not shuffled), cut short or whole
+            views[:len(p)] += p; counts[:len(p)] += 1
+            if len(p) < len(preds): break
+    probs = torch.where(counts[:, None] > 0, torch.lerp(views/counts.clamp(min=1)[:, None], preds, beta), preds)
+    return probs, (n if counts.min() == n else round(float(counts.mean()), 2))
 
 def _predict(learn, dl, tta, n, bars, label, deadline=None):
     "Probabilities for `dl` (TTA with `n` augmented passes, fewer where `deadline` comes first): fastai's bars in a notebook or terminal, else a few lines for a log (none for under 500 images)"
@@ -53,7 +69,7 @@ def _predict(learn, dl, tta, n, bars, label, deadline=None):
     with (contextlib.nullcontext() if show_bars else learn.no_bar()), (learn.added_cbs(lines) if lines else contextlib.nullcontext()):
         probs, ran = tta_until(learn, dl, n, deadline) if tta else (learn.get_preds(dl=dl)[0], 0)
     if lines and lines.lines: lines.lines.close()
-    if tta and ran < n: print(f'TTA: {ran} of {n} augmented passes (one more would have ended after the budget)', flush=True)
+    if tta and ran < n: print(f'TTA: {ran:g} of {n} augmented passes (the next batch would have ended after the budget)', flush=True)
     return probs.float(), ran
 
 def predict_leaves(model, path, tta=True, n=4, bs=64, fname='test.csv', check=True, cache=False, bars=None, deadline=None) -> pd.DataFrame:
