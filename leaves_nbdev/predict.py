@@ -33,31 +33,42 @@ class PredictionProgress(Callback):
 
 class _EndsBy(Callback):
     "Cancel a prediction pass at the first batch that would end after `deadline` (a `clock()` time), costing a batch at the mean so far of the augmented passes' batches, `first_s` until one is timed"
-    def __init__(self, deadline, clock, first_s): store_attr(); self.s, self.n = 0., 0
+    order = -10  # before the precision callbacks: a cancelled batch enters no autocast
+    def __init__(self, deadline, clock, first_s): store_attr(); self.s, self.n, self.start = 0., 0, 0.
     def cost(self): return self.s/self.n if self.n else self.first_s
+    def start_cost(self):
+        "A new pass: its loader's start and first batch (the slowest seen; workers starting take longer than a batch), else a batch"
+        return max(self.cost(), self.start)
     def before_validate(self): self.t = self.clock()
     def before_batch(self):
         now = self.clock()
-        if self.iter > 0:  # the time since the last batch began: its model pass and this batch's loading and augmentation
+        if self.iter == 0: self.start = max(self.start, now - self.t)
+        else:  # the time since the last batch began: its model pass and this batch's loading and augmentation
             self.s, self.n = self.s + now - self.t, self.n + 1
             if now + self.cost() > self.deadline: raise CancelValidException()
         self.t = now
 
+def _passes_run(counts, n):
+    "Augmented passes run, from each image's count of views: whole, or floored to 0.01 strictly between the whole passes either side"
+    lo, m = int(counts.min()), float(counts.mean())
+    return lo if counts.max() == lo else min(max(math.floor(m*100)/100, lo + 0.01), lo + 0.99)
+
 def tta_until(learn, dl, n=4, deadline=None, clock=time.time, beta=0.25, first_aug=2.):
     "fastai's `Learner.tta` on `dl` (the mean of `n` augmented passes, `lerp`ed to the plain pass by `beta`); with a `deadline` (a `clock()` time) the plain pass first, then augmented passes batch by batch while the next batch still ends by then, each image averaging the views it got. The probabilities, and the augmented passes run (a fraction where the last one stopped part way)"
     if deadline is None: return learn.tta(dl=dl, n=n, beta=beta)[0], n
+    if dl.shuffle or dl.drop_last: dl = dl.new(shuffle=False, drop_last=False)  # the rows of a pass cut short are the first ones
     t = clock()
     with dl.dataset.set_split_idx(1): preds = learn.get_preds(dl=dl)[0]
     stop = _EndsBy(deadline, clock, first_aug*(clock() - t)/max(len(dl), 1))  # a batch, until one is timed: `first_aug` plain ones
     views, counts = torch.zeros_like(preds), torch.zeros(len(preds))
     with dl.dataset.set_split_idx(0):  # the training split's transforms: the augmentation
         for _ in range(n):
-            if clock() + stop.cost() > deadline: break
-            p = learn.get_preds(dl=dl, reorder=False, cbs=stop)[0]  # in the order of `dl` (a test set's is not shuffled), cut short or whole
+            if clock() + stop.start_cost() > deadline: break
+            p = learn.get_preds(dl=dl, reorder=False, cbs=stop)[0]  # in the order of `dl`, cut short or whole
             views[:len(p)] += p; counts[:len(p)] += 1
             if len(p) < len(preds): break
     probs = torch.where(counts[:, None] > 0, torch.lerp(views/counts.clamp(min=1)[:, None], preds, beta), preds)
-    return probs, (n if counts.min() == n else round(float(counts.mean()), 2))
+    return probs, _passes_run(counts, n)
 
 def _predict(learn, dl, tta, n, bars, label, deadline=None):
     "Probabilities for `dl` (TTA with `n` augmented passes, fewer where `deadline` comes first): fastai's bars in a notebook or terminal, else a few lines for a log (none for under 500 images)"
