@@ -21,6 +21,7 @@ import torch
 from fastcore.script import call_parse, store_true
 from fastai.vision.all import accuracy
 from leaves_nbdev.train import fit_leaves
+from leaves_nbdev.budget import plan_precision
 
 # each variant: the arguments it changes, or a function of the run's base budget (size, n_cycles) that returns them
 VARIANTS = {
@@ -61,7 +62,7 @@ def _plan_summary(p):
     "What a plan chose, in a table cell"
     if p is None: return '-'
     sizes = f"{p['size']}" + (f"->{p['final_size']} px ({p['final_epochs']} ep)" if p['final_size'] and p['final_epochs'] else ' px')
-    return f"{p['precision'] or 'fp32'}, {sizes}, {p['cycle_len']} ep, lr_find {p['lr_find_iters']} it"
+    return f"{plan_precision(p)}; {sizes}, {p['cycle_len']} ep, lr_find {p['lr_find_iters']} it"
 
 @call_parse
 def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder

@@ -52,6 +52,7 @@ def phases(p) -> str:
 
 def one_run(path, budget, seed, out, extra):
     "One timed `leaves-train --budget` and its row"
+    from leaves_nbdev.budget import plan_precision
     tool = Path(sys.executable).parent/'leaves-train'
     t = time.time()
     p = subprocess.run([str(tool), str(path), '--budget', budget, '--seed', str(seed), '--out', str(out), *extra], capture_output=True, text=True)
@@ -59,11 +60,11 @@ def one_run(path, budget, seed, out, extra):
     if p.returncode: return dict(budget=budget, seed=seed, error=(p.stderr.strip().splitlines() or [f'exit code {p.returncode}'])[-1])
     plan = json.loads((out/'plan.json').read_text())
     h = pd.read_csv(out/'history.csv')
-    first = re.search(r'^budget \S+ ?\S*: (.*); predicted', p.stdout, re.M)
+    first = re.search(r'^budget \S+ [^:]*: (.*); predicted', p.stdout, re.M)
     return dict(budget=budget, seed=seed, seconds=round(took, 1), used=round(took/plan['budget'], 3),
                 first_plan=first.group(1) if first else '', ran=phases(plan), replans=len([n for n in plan['notes'] if not n.startswith('time left')]),
                 batches='+'.join(map(str, (plan.get('phase_batches') or {}).values())),
-                at_end=all(v == 1 for v in (plan.get('phase_end') or {}).values()), tta_n=plan['tta_n'], precision=plan['precision'],
+                at_end=all(v == 1 for v in (plan.get('phase_end') or {}).values()), tta_n=plan['tta_n'], precision=plan_precision(plan),
                 valid_last=round(float(h.accuracy.iloc[-1]), 4), valid_kept=round(float(h.accuracy[h.kept].iloc[0]), 4),
                 valid_kept_tta=round(tta_valid_accuracy(path, out, seed), 4), epoch_seconds=plan.get('epoch_seconds_report', ''))
 

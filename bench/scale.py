@@ -201,7 +201,7 @@ def step_kfold(a, path):
 def step_budget(a, path):
     "The whole `leaves-train --budget` command, timed from outside, into a fresh image cache; its peak memory is the command's"
     import pandas as pd
-    from leaves_nbdev.budget import parse_budget
+    from leaves_nbdev.budget import parse_budget, plan_precision
     sys.path.insert(0, str(Path(__file__).parent))
     from budget_adherence import phases
     cache = Path(a.cache_dir)/'cache_budget'; shutil.rmtree(cache, ignore_errors=True)
@@ -220,7 +220,7 @@ def step_budget(a, path):
     b = parse_budget(a.budget)
     return [dict(what=f'leaves-train --budget {a.budget}: the whole command (lr_find, training, TTA of the test set, the submission)',
                  seconds=s, n=None,
-                 notes=f"{s/b:.1%} of the budget; ran {phases(plan)} ({plan['precision'] or 'fp32'}), TTA {ran} of {plan['tta_n']} planned augmented passes run; validation "
+                 notes=f"{s/b:.1%} of the budget; ran {phases(plan)} ({plan_precision(plan)}), TTA {ran} of {plan['tta_n']} planned augmented passes run; validation "
                        f"accuracy last epoch {h.accuracy.iloc[-1]:.4f}, kept epoch {h.accuracy[h.kept].iloc[0]:.4f} (chosen on those rows); "
                        f"the command's peak RSS {maxrss_mb(resource.RUSAGE_CHILDREN):,.0f} MB")]
 

@@ -13,8 +13,9 @@ from .data import read_leaves_csv, load_resized
 
 # %% auto #0
 __all__ = ['BUDGET_MARGIN', 'parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory',
-           'measure_speeds', 'fmt_duration', 'plan_budget', 'best_plan', 'describe_plan', 'decode_per_s', 'fill_batch',
-           'final_batch_size', 'plan_fit', 'PhaseClock', 'prediction_deadline', 'BudgetController']
+           'measure_speeds', 'fmt_duration', 'fastest_precisions', 'plan_budget', 'plan_precision', 'describe_plan',
+           'decode_per_s', 'fill_batch', 'final_batch_size', 'plan_fit', 'PhaseClock', 'prediction_deadline',
+           'BudgetController']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -66,10 +67,12 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
     n_in = getattr(next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None), 'in_channels', 3)  # 1 for grayscale
     for p in model.parameters(): p.requires_grad_(True)  # the run trains it whole after the frozen epoch
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     rows, warm = [], False
-    for precision in precisions:
-        model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        for size in sizes:
+    # each size in every precision, one after the other: a machine whose speed drifts (a shared host, a CPU warming up)
+    # moves both precisions' figures alike, and the choice between them (`fastest_precisions`) compares like with like
+    for size in sizes:
+        for precision in precisions:
             x = torch.randn(bs, n_in, size, size, device=dev)
             if channels_last: x = x.contiguous(memory_format=torch.channels_last)
             y = torch.randint(0, n_out, (bs,), device=dev)
@@ -94,7 +97,7 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
             except torch.OutOfMemoryError: res = None  # a card this size and batch do not fit on: no larger size either
             if res is None: free_gpu_memory(); break
             rows.append(dict(size=size, precision=precision, train=res['train'], eval=res['eval']))
-            if stop_after and bs/res['train'] > stop_after: break
+        if res is None or (stop_after and min(bs/r['train'] for r in rows if r['size'] == size) > stop_after): break
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_budget.ipynb #ea8360f6
@@ -102,14 +105,25 @@ def fmt_duration(s) -> str:
     "`s` seconds as '45s' or '5m29s', as budgets and plans print them"
     return f'{int(s//60)}m{int(round(s%60)):02d}s' if s >= 60 else f'{s:.0f}s'
 
+def fastest_precisions(speeds:pd.DataFrame, n_train=4, n_valid=1, lead=1.1) -> pd.DataFrame:
+    "One row of `speeds` per size: fp32's (else the first measured), unless another precision's epoch (`n_train` training and `n_valid` evaluation images) is `lead` times faster"
+    rows = []
+    for size, g in speeds.groupby('size', sort=True):
+        g = g.reset_index(drop=True)
+        epoch = n_train/g['train'] + n_valid/g['eval']
+        base = int((g.precision == 'fp32').idxmax()) if (g.precision == 'fp32').any() else 0
+        rows.append(g.iloc[int(epoch.idxmin()) if epoch[base] >= lead*epoch.min() else base])
+    return pd.DataFrame(rows).reset_index(drop=True)
+
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
                 decode_per_s=None, epoch_decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4,
-                min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=1.5, epoch_overhead=1., precision=None, lr_find_iters=None) -> dict:
-    "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`)"
+                min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=1.5, epoch_overhead=1., precision=None, lr_find_iters=None,
+                lead=1.1) -> dict:
+    "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`), each size in `precision` or, if None, its `fastest_precisions`"
     budget = parse_budget(budget)
     sp = speeds if precision is None else speeds[speeds.precision == precision]
     if not len(sp): raise LeavesArgumentError(f'no measured speeds{f" for precision={precision!r}" if precision else ""}')
-    sp = sp.set_index('size').sort_index()
+    sp = fastest_precisions(sp, n_train, n_valid, lead).set_index('size').sort_index()
     train, evaluate = sp['train'].to_dict(), sp['eval'].to_dict()  # images/s by size
     n_images = n_images or n_train + n_valid + n_test
     small = int(sp.index[0])
@@ -155,7 +169,9 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
     fs = plan['final_size'] or small
     seconds = dict(spent=spent, lr_find=lr_s, frozen=frozen_s, sgdr=plan['cycle_len']*epoch_s(small),
                    final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., unsure=unsure(fs), tta=tta(fs)[1], fixed=fixed)
-    return dict(plan, budget=budget, lr_find_iters=lr_iters, n_cycles=1, cycle_mult=1, precision=precision,
+    precisions = {int(s): p for s, p in sp['precision'].items()}  # what each size trains in
+    return dict(plan, budget=budget, lr_find_iters=lr_iters, n_cycles=1, cycle_mult=1, precision=precisions[small],
+                final_precision=precisions[fs], precisions=precisions,
                 seconds={k: round(v, 1) for k, v in seconds.items()}, predicted=round(sum(seconds.values()), 1),
                 epoch_seconds={int(s): round(epoch_s(s), 1) for s in sp.index}, final_cache_seconds=round(cache_s(fs), 1), rejected=why,
                 # what a re-plan needs: each size's cache build and one prediction pass over the test set
@@ -165,9 +181,10 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                 unsure_seconds={int(s): round(unsure(s), 2) for s in sp.index},
                 min_final_epochs=min_final_epochs, small_share=small_share, max_small_epochs=max_small_epochs, tta_share=tta_share)
 
-def best_plan(plans:list) -> dict:
-    "The plan (one per precision) with the largest final size, then the most epochs there, then at the small size; ties go to the first"
-    return max(plans, key=lambda p: ((p['final_size'] or p['size']), p['final_epochs'], p['cycle_len']))
+def plan_precision(plan:dict) -> str:
+    "The precision a plan trains in, as 'fp32', or 'fp32, bf16 at 160 px' where its final size trains in another"
+    p, final = plan.get('precision') or 'fp32', plan.get('final_precision')
+    return p + (f", {final} at {plan['final_size']} px" if plan.get('final_size') and final not in (None, p) else '')
 
 def describe_plan(plan:dict) -> str:
     "The plan in two lines: what it chose, and why"
@@ -176,7 +193,7 @@ def describe_plan(plan:dict) -> str:
              f"{plan['freeze_epochs']} frozen + {plan['cycle_len']} epochs at {small} px ({fmt_duration(s['frozen'] + s['sgdr'])})"]
     if plan['final_size']: parts.append(f"then {plan['final_epochs']} at {plan['final_size']} px ({fmt_duration(s['final'])})")
     parts.append(f"TTA {plan['tta_n']} passes ({fmt_duration(s['tta'])})" if plan['tta_n'] else f"no TTA ({fmt_duration(s['tta'])})")
-    line1 = (f"budget {fmt_duration(plan['budget'])}{' ' + plan['precision'] if plan['precision'] else ''}: " + ', '.join(parts)
+    line1 = (f"budget {fmt_duration(plan['budget'])} {plan_precision(plan)}: " + ', '.join(parts)
              + f"; predicted {fmt_duration(plan['predicted'])} with {fmt_duration(s['spent'])} already spent")
     ep = ', '.join(f'{k} px {v:.0f}s' for k, v in plan['epoch_seconds'].items())
     line2 = f"  measured epoch: {ep}" + (f"; larger sizes rejected: {'; '.join(plan['rejected'])}" if plan['rejected'] else '')
@@ -227,20 +244,19 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
     n_images = len(dls.df) + n_test
     decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode, crop=crop), cache)
-    plans = [plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=clock() - budget_start,
-                         bs=bs, freeze_epochs=freeze_epochs, precision=p, lr_find_iters=lr_find_iters, **decode)
-             for p in precisions]
-    plan = best_plan(plans)  # ties go to fp32, listed first
-    final_bs = final_batch_size(learn, plan['final_size'], plan['precision'], bs, channels_last=channels_last) if plan['final_size'] else min(bs, 32)
+    plan = plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=clock() - budget_start,
+                       bs=bs, freeze_epochs=freeze_epochs, lr_find_iters=lr_find_iters, **decode)
+    final_bs = final_batch_size(learn, plan['final_size'], plan['final_precision'], bs, channels_last=channels_last) if plan['final_size'] else min(bs, 32)
     return dict(plan, final_bs=final_bs)
 
 # %% ../nbs/11_budget.ipynb #4ee93e5c
 class PhaseClock(ParamScheduler):
     "fastai's `ParamScheduler` whose position is what the phase has used of what it was `given`: seconds of `clock` (a budget; or until `deadline`) or training batches (`clock=None`, a replay); training ends with the batch that reaches it, and that epoch validates"
     order = TrackerCallback.order + 3  # its `after_epoch` ends the fit: after the epoch's model is saved and its history written
-    def __init__(self, given=None, clock=None, deadline=None, n_epoch=None, scheds=None):
+    def __init__(self, given=None, clock=None, deadline=None, n_epoch=None, scheds=None, least=False):
         super().__init__(scheds or {})
-        self.given, self.clock, self.deadline, self.n_epoch_cap, self.reserve = given, clock, deadline, n_epoch, 0.
+        # `least`: a batch and its validation even with no time left (a run's first phase: it ends with a model, however late)
+        self.given, self.clock, self.deadline, self.n_epoch_cap, self.reserve, self.least = given, clock, deadline, n_epoch, 0., least
         self.batches, self.done, self.end_pos = 0, False, None
 
     def with_scheds(self, scheds): self.scheds = scheds; return self
@@ -260,7 +276,7 @@ class PhaseClock(ParamScheduler):
         super().before_fit()
         self.t0, self.batches, self.done, self.batch_s = self.clock() if self.clock else 0., 0, False, []
         if self.deadline is not None: self.given = self.deadline - self.t0  # seconds from now: building loaders came out of them
-        if self.given <= 0: self.done, self.end_pos = True, 1.; raise CancelFitException()  # no time, or no batch, left for it
+        if self.given <= 0 and not self.least: self.done, self.end_pos = True, 1.; raise CancelFitException()  # no time, or no batch, left for it
     def before_batch(self):
         self._update_val(min(self.pos, 1.))
         if self.clock: self.tb = self.clock()
@@ -304,6 +320,7 @@ class BudgetController(Callback):
         unsure = self.plan.get('unsure_seconds', self.plan['valid_seconds'])[size]*self.valid_ratio
         return unsure + (self.plan['tta_n'] + 1)*self.pass_s[size]
     def train_end(self, size): return self.end - self.after_s(size)
+    def precision_at(self, size): return self.plan.get('precisions', {}).get(size, self.plan['precision'])
     def _epoch_s(self, size):
         "An epoch at `size`: as timed on real batches, else as measured, scaled like the last size timed"
         return self.timed[size] if size in self.timed else self.plan['epoch_seconds'][size]*self.ratio
@@ -322,7 +339,7 @@ def phase_clock(self:BudgetController, name) -> PhaseClock:
     deadline = self.deadline.get(name, self.train_end(p['final_size'] or small))
     size = p['final_size'] if name.startswith('final') else small
     expected = max(deadline - now, 0.)/max(self._epoch_s(size), 1e-9)  # epochs, for fastai's count: the clock ends the phase
-    self.clocks[name] = PhaseClock(None, self.clock, deadline=deadline, n_epoch=math.ceil(5*expected) + 2)
+    self.clocks[name] = PhaseClock(None, self.clock, deadline=deadline, n_epoch=math.ceil(5*expected) + 2, least=not self.ran)
     self.running = (name, size) if name.startswith(('final', 'restart')) or (name in ('sgdr', 'train') and not p['final_size']) else None  # it ends training
     return self.clocks[name]
 
@@ -368,7 +385,7 @@ def time_final(self:BudgetController, learn, size, least=8) -> float:
     "An epoch's seconds at `size` in the final batch size, timed on real batches; out of GPU memory there, the batch is halved (and said), down to `least`"
     while True:
         bs = self.plan.get('final_bs') or learn.dls.bs
-        try: return learn.epoch_seconds(size, bs=bs)
+        try: return learn.epoch_seconds(size, bs=bs, precision=self.precision_at(size))
         except torch.OutOfMemoryError as e: why = ' '.join(str(e).split())[:200]
         free_gpu_memory()  # outside the `except`: its traceback no longer holds the probe's tensors
         if bs <= least: raise LeavesError(f"out of GPU memory at {size} px even with batch {bs} ({why}); give a smaller --size")
@@ -388,10 +405,10 @@ def plan_small(self:BudgetController, learn):
         n_small, n_final = self._split(size)
         if n_final >= p['min_final_epochs']:
             self.deadline['sgdr'] = self.deadline['train'] = self.clock() + n_small*self._epoch_s(small)
-            return self._set('timed real batches', cycle_len=n_small, final_size=size, final_epochs=n_final)
+            return self._set('timed real batches', cycle_len=n_small, final_size=size, final_epochs=n_final, final_precision=self.precision_at(size))
     self.deadline['sgdr'] = self.deadline['train'] = self.train_end(small)  # no final size: the small size's cosine runs to the end of training
     self._set('timed real batches; no final size fits', cycle_len=max(1, int(self._left(small)//self._epoch_s(small))),
-              final_size=None, final_epochs=0)
+              final_size=None, final_epochs=0, final_precision=p['precision'])
 
 @patch
 def plan_final(self:BudgetController, learn):
@@ -403,11 +420,11 @@ def plan_final(self:BudgetController, learn):
         n_final = int(self._left(size)//self._epoch_s(size))
         if n_final >= p['min_final_epochs']:
             self.deadline[f'final {size}px'] = self.train_end(size)
-            return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final)
+            return self._set('at the pace the run keeps', final_size=size, final_epochs=n_final, final_precision=self.precision_at(size))
     left = self._left(small)
     self.deadline['restart'] = self.train_end(small)
     restart = int(np.ceil(left/self._epoch_s(small))) if left > 0.5*self._epoch_s(small) else 0  # half an epoch or more: worth a cosine
-    self._set('at the pace the run keeps, no final size fits', final_size=None, final_epochs=0, restart_epochs=restart)
+    self._set('at the pace the run keeps, no final size fits', final_size=None, final_epochs=0, final_precision=p['precision'], restart_epochs=restart)
 
 @patch
 def plan_tta(self:BudgetController, size):

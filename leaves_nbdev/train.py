@@ -153,7 +153,8 @@ def _precision(precision, device=None, warn=True):
     return precision
 
 def _set_precision(learn, precision):
-    "Mixed precision as `precision` says: fastai's callbacks on a GPU, `CPUBFloat16` for bf16 on a CPU"
+    "Mixed precision as `precision` says, in place of the learner's own: fastai's callbacks on a GPU, `CPUBFloat16` for bf16 on a CPU"
+    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (MixedPrecision, CPUBFloat16))])
     learn.leaves_precision = precision  # what `Learner.epoch_seconds` times
     if precision == 'fp16': learn.to_fp16()
     elif precision == 'bf16': learn.to_bf16() if torch.cuda.is_available() else learn.add_cb(CPUBFloat16())
@@ -373,12 +374,12 @@ class _BatchTimer(Callback):
     def after_epoch(self): raise CancelFitException()
 
 @patch
-def epoch_seconds(self:Learner, size, bs=None, n_batches=3, n_warmup=2) -> float:
-    "Seconds an epoch at `size` takes: `n_batches` training and validation batches (the loaders, augmentation, the whole model's backward, the optimizer) timed through fastai's own loop on a copy of the learner, after `n_warmup` of each"
+def epoch_seconds(self:Learner, size, bs=None, n_batches=3, n_warmup=2, precision=None) -> float:
+    "Seconds an epoch at `size` takes in `precision` (None: the learner's): `n_batches` training and validation batches (the loaders, augmentation, the whole model's backward, the optimizer) timed through fastai's own loop on a copy of the learner, after `n_warmup` of each"
     dls = self.dls if size == self.leaves_recipe['size'] and bs in (None, self.dls.bs) else self.dls_at(size, bs)
     probe = Learner(dls, copy.deepcopy(unwrap_model(self.model)), loss_func=self.loss_func, opt_func=self.opt_func, splitter=self.splitter,
                     wd=self.wd, wd_bn_bias=self.wd_bn_bias)  # a copy: the learner's weights and optimizer stay as they are
-    _set_precision(probe, getattr(self, 'leaves_precision', 'fp32'))
+    _set_precision(probe, precision or getattr(self, 'leaves_precision', 'fp32'))
     if any(isinstance(cb, ChannelsLast) for cb in self.cbs): probe.add_cb(ChannelsLast())
     probe.unfreeze()
     timer = _BatchTimer(n_batches, n_warmup)
@@ -388,9 +389,10 @@ def epoch_seconds(self:Learner, size, bs=None, n_batches=3, n_warmup=2) -> float
 
 
 # %% ../nbs/05_train.ipynb #dcb9670e
-SCHEDULE_KEYS = ('size', 'bs', 'lr', 'lr_find_iters', 'precision', 'channels_last', 'freeze_epochs', 'n_cycles', 'cycle_len', 'cycle_mult',
+SCHEDULE_KEYS = ('size', 'bs', 'lr', 'lr_find_iters', 'precision', 'final_precision', 'channels_last', 'freeze_epochs', 'n_cycles', 'cycle_len', 'cycle_mult',
                  'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n', 'phase_batches', 'cut')
-# phase_batches: {phase: training batches} a budget's phases ran, replayed batch for batch; cut: {phase: epochs run} (older plan files)
+# phase_batches: {phase: training batches} a budget's phases ran, replayed batch for batch; cut: {phase: epochs run} (older plan files);
+# final_precision: the final size's, where a budget found another precision faster there (None: `precision`)
 
 def read_schedule(plan) -> dict:
     "The schedule (`SCHEDULE_KEYS`) of `plan`: a dict, or the `plan.json` a run wrote"
@@ -400,7 +402,8 @@ def read_schedule(plan) -> dict:
         if not Path(plan).is_file(): raise LeavesDataError(f"plan file {name} not found")
         try: d = json.loads(Path(plan).read_text())
         except (ValueError, UnicodeDecodeError) as e: raise LeavesDataError(f"{name}: not a JSON plan ({e})") from None
-    missing = [k for k in SCHEDULE_KEYS[:-2] if k not in d] if isinstance(d, dict) else list(SCHEDULE_KEYS)
+    optional = ('final_precision', 'phase_batches', 'cut')  # plan files from before them, or from after 'cut'
+    missing = [k for k in SCHEDULE_KEYS if k not in d and k not in optional] if isinstance(d, dict) else list(SCHEDULE_KEYS)
     if missing: raise LeavesDataError(f"{name}: not a plan leaves_nbdev wrote (no {', '.join(missing)})")
     return {k: d.get(k) for k in SCHEDULE_KEYS}
 
@@ -418,7 +421,7 @@ def _schedule(learn, a, start, first) -> dict:
         precision = _precision(a.precision)
         return dict(cut=None, size=a.size, bs=a.bs, lr=a.lr, lr_find_iters=a.lr_find_iters, precision=precision, freeze_epochs=a.freeze_epochs if frozen else 0,
                     channels_last=cl is True or (cl == 'auto' and precision != 'fp32'), n_cycles=a.n_cycles, cycle_len=a.cycle_len,
-                    cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, tta_n=None,
+                    cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, final_precision=None, tta_n=None,
                     phase_batches=None)
     plan = plan_fit(learn, a.path, a.budget, start, a.size, a.bs, _budget_precisions(a.precision), a.freeze_epochs if frozen else 0,
                     learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode, crop=learn.leaves_folder.get('crop'))
@@ -487,6 +490,7 @@ def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller
     if s.get('restart_epochs'):  # time for no final size: one more cycle, a warm restart, at this size
         learn.fit_sgdr_any_mult(1, s['restart_epochs'], lr_max=lr_max, cycle_mult=1, mom=mom, **phase('restart'))
     if s['final_size'] and s['final_epochs']:
+        if s.get('final_precision') not in (None, s['precision']): _set_precision(learn, s['final_precision'])  # a budget's, where faster
         learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, **phase(f"final {s['final_size']}px"))
     if c: c.plan_tta(learn.leaves_recipe['size'])
     return learn
