@@ -3,7 +3,7 @@
 
 Prints the measured images/s at each size (fp32, and bf16 where the CPU has bf16 units; on a GPU the precision
 `fit_leaves` trains in), then one plan per budget, as `leaves-train --budget` prints it, made by the same code
-(`plan_fit`: the precisions weighed, decoding measured, the best plan chosen). On a GPU this is how the planner's choice
+(`plan_fit`: each size in its faster precision, decoding measured). On a GPU this is how the planner's choice
 for that card is shown before a run is spent on it; `bench/gpu_run.sh budget` runs it there with a short real run after it.
 
     python bench/budget_plan.py --path ../shared/data/leafsnap53 --budgets 2m,6m,20m

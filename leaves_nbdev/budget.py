@@ -61,7 +61,7 @@ def free_gpu_memory():
 
 def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions=('fp32',), channels_last=True, n_batches=1,
                    bs=32, stop_after=None, n_warmup=2) -> pd.DataFrame:
-    "Training and evaluation images/s of a copy of `learn.model` on random batches at each size and precision; stops growing the size once one training batch takes over `stop_after` seconds"
+    "Training and evaluation images/s of a copy of `learn.model` on random batches at each size and precision; stops growing the size once one training batch, in the faster precision, takes over `stop_after` seconds"
     model, dev = copy.deepcopy(learn.model), learn.dls.device
     bs, n_out = bs or learn.dls.bs, learn.dls.c  # random batches: any size, the loaders' or larger (`final_batch_size`)
     n_in = getattr(next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None), 'in_channels', 3)  # 1 for grayscale
@@ -111,9 +111,9 @@ def fastest_precisions(speeds:pd.DataFrame, n_train=4, n_valid=1, lead=1.1) -> p
     for size, g in speeds.groupby('size', sort=True):
         g = g.reset_index(drop=True)
         epoch = n_train/g['train'] + n_valid/g['eval']
-        base = int((g.precision == 'fp32').idxmax()) if (g.precision == 'fp32').any() else 0
+        base = int(epoch[g.precision == 'fp32'].idxmin()) if (g.precision == 'fp32').any() else 0
         rows.append(g.iloc[int(epoch.idxmin()) if epoch[base] >= lead*epoch.min() else base])
-    return pd.DataFrame(rows).reset_index(drop=True)
+    return pd.DataFrame(rows).reset_index(drop=True).infer_objects()
 
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
                 decode_per_s=None, epoch_decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4,
@@ -241,6 +241,7 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     # planning took 24-27 s instead of 63-68 s)
     if speeds is None: speeds = measure_speeds(learn, range(64, max_size + 1, 32), precisions, channels_last=channels_last, bs=32,
                                                n_batches=2, stop_after=0.15*budget_s*min(bs, 32)/len(dls.split[0]))
+    else: speeds = speeds[speeds.precision.isin(precisions)] if 'precision' in speeds else speeds
     n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
     n_images = len(dls.df) + n_test
     decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode, crop=crop), cache)
@@ -278,7 +279,7 @@ class PhaseClock(ParamScheduler):
         if self.deadline is not None: self.given = self.deadline - self.t0  # seconds from now: building loaders came out of them
         if self.given <= 0 and not self.least: self.done, self.end_pos = True, 1.; raise CancelFitException()  # no time, or no batch, left for it
     def before_batch(self):
-        self._update_val(min(self.pos, 1.))
+        self._update_val(0. if self.given <= 0 else min(self.pos, 1.))  # (`least`'s one batch: at the schedule's start)
         if self.clock: self.tb = self.clock()
     def after_batch(self):
         super().after_batch()
@@ -311,7 +312,7 @@ class BudgetController(Callback):
         store_attr()  # `plan` is the schedule `fit_schedule` reads: re-plans change it in place
         self.end = prediction_deadline(plan, start, margin)
         self.timed, self.ran, self.notes, self.stopped, self.clocks, self.deadline = {}, [], [], None, {}, {}
-        self.ratio, self.valid_ratio, self.pass_s = 1., 1., dict(plan['pass_seconds'])
+        self.ratio, self.ratios, self.valid_ratio, self.pass_s = 1., {}, 1., dict(plan['pass_seconds'])
         plan['phase_seconds'], plan['phase_batches'] = {}, {}
 
     def _say(self, msg): self.notes.append(msg); print(f'budget: {msg}', flush=True)
@@ -322,8 +323,12 @@ class BudgetController(Callback):
     def train_end(self, size): return self.end - self.after_s(size)
     def precision_at(self, size): return self.plan.get('precisions', {}).get(size, self.plan['precision'])
     def _epoch_s(self, size):
-        "An epoch at `size`: as timed on real batches, else as measured, scaled like the last size timed"
-        return self.timed[size] if size in self.timed else self.plan['epoch_seconds'][size]*self.ratio
+        "An epoch at `size`: as timed on real batches, else as measured, scaled like the last size timed in its precision (else like the last timed)"
+        return self.timed[size] if size in self.timed else self.plan['epoch_seconds'][size]*self.ratios.get(self.precision_at(size), self.ratio)
+    def _timed(self, size, seconds):
+        "Record `size`'s epoch as timed on real batches; untimed sizes in its precision scale like it"
+        self.timed[size] = seconds
+        self.ratio = self.ratios[self.precision_at(size)] = seconds/self.plan['epoch_seconds'][size]
     def _left(self, size):
         "Seconds left for training if it ends at `size`: a larger size's new loaders (2 s) and, for a size not built yet, its cache"
         setup = 0. if size == self.plan['size'] else 2. + (0. if size in self.timed else self.plan['cache_seconds'][size])
@@ -339,7 +344,9 @@ def phase_clock(self:BudgetController, name) -> PhaseClock:
     deadline = self.deadline.get(name, self.train_end(p['final_size'] or small))
     size = p['final_size'] if name.startswith('final') else small
     expected = max(deadline - now, 0.)/max(self._epoch_s(size), 1e-9)  # epochs, for fastai's count: the clock ends the phase
-    self.clocks[name] = PhaseClock(None, self.clock, deadline=deadline, n_epoch=math.ceil(5*expected) + 2, least=not self.ran)
+    # nothing trained yet and no time left for any phase: this one trains a batch, so that the run ends with a model
+    least = not self.ran and max(deadline, self.train_end(p['final_size'] or small)) <= now
+    self.clocks[name] = PhaseClock(None, self.clock, deadline=deadline, n_epoch=math.ceil(5*expected) + 2, least=least)
     self.running = (name, size) if name.startswith(('final', 'restart')) or (name in ('sgdr', 'train') and not p['final_size']) else None  # it ends training
     return self.clocks[name]
 
@@ -395,13 +402,11 @@ def time_final(self:BudgetController, learn, size, least=8) -> float:
 def plan_small(self:BudgetController, learn):
     "Before the small size's cycle: time real batches of the whole model there and at the largest final size that seems to fit, then give the small size its seconds and the final size the rest"
     p, small = self.plan, self.plan['size']
-    self.timed[small] = learn.epoch_seconds(small)
-    self.ratio = self.timed[small]/p['epoch_seconds'][small]
+    self._timed(small, learn.epoch_seconds(small))
     for size in sorted((s for s in p['epoch_seconds'] if s > small), reverse=True):
         if self._split(size)[1] < p['min_final_epochs']: continue
         if size not in self.timed:  # commit to a size only once its real batches are timed (this builds its cache, too)
-            self.timed[size] = self.time_final(learn, size)
-            self.ratio = self.timed[size]/p['epoch_seconds'][size]  # untimed sizes: scaled like the nearest timed one
+            self._timed(size, self.time_final(learn, size))  # untimed sizes: scaled like the nearest timed one
         n_small, n_final = self._split(size)
         if n_final >= p['min_final_epochs']:
             self.deadline['sgdr'] = self.deadline['train'] = self.clock() + n_small*self._epoch_s(small)

@@ -270,7 +270,8 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
     if plan is not None:
         need(budget is None, 'plan', '...', 'a plan replays the schedule a run trained; give the plan or a budget, not both')
         need(lr is None and final_size is None, 'plan', '...', 'the plan sets the learning rate and the sizes; give the plan alone')
-        read_schedule(plan)
+        s = read_schedule(plan)
+        for p in {s['precision'], s['final_precision']} - {None}: _precision(p, warn=False)  # a plan from another machine: this one must run it
 
 # %% ../nbs/05_train.ipynb #89fbbd6f
 def cache_fits(path, size, img_mode) -> bool:
@@ -490,8 +491,11 @@ def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller
     if s.get('restart_epochs'):  # time for no final size: one more cycle, a warm restart, at this size
         learn.fit_sgdr_any_mult(1, s['restart_epochs'], lr_max=lr_max, cycle_mult=1, mom=mom, **phase('restart'))
     if s['final_size'] and s['final_epochs']:
-        if s.get('final_precision') not in (None, s['precision']): _set_precision(learn, s['final_precision'])  # a budget's, where faster
+        mixed = s.get('final_precision') not in (None, s['precision'])  # a budget's: the final size in the precision faster there
+        if mixed: _set_precision(learn, _precision(s['final_precision'], warn=False))
         learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, **phase(f"final {s['final_size']}px"))
+        # where no final epoch beat the small size's model, that model is kept: it predicts at its size, in its precision
+        if mixed and learn.leaves_recipe['size'] != s['final_size']: _set_precision(learn, _precision(s['precision'], warn=False))
     if c: c.plan_tta(learn.leaves_recipe['size'])
     return learn
 
