@@ -155,7 +155,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
         small_epochs = int(np.clip(small_share*(train_s - frozen_s)//epoch_s(small), 1, max_small_epochs))
         final_epochs = int((train_s - frozen_s - small_epochs*epoch_s(small))//epoch_s(size))
         if final_epochs < min_final_epochs:
-            why.append(f'{size} px: {final_epochs} epoch{"s"*(final_epochs != 1)} after {small_epochs} at {small} px')
+            why.append(f'{size} px: {max(final_epochs, 0)} epoch{"s"*(final_epochs != 1)} after {small_epochs} at {small} px')
             continue
         left_over = train_s - frozen_s - small_epochs*epoch_s(small) - final_epochs*epoch_s(size)
         plan = dict(size=small, final_size=size, freeze_epochs=freeze_epochs, cycle_len=small_epochs + int(left_over//epoch_s(small)),

@@ -287,7 +287,7 @@ def cache_fits(path, size, img_mode) -> bool:
     return False
 
 def _budget_precisions(precision):
-    "The precisions a budget weighs: fp32 and bf16 on a CPU with bf16 units (measured, then chosen), else the one `precision` gives"
+    "The precisions a budget weighs: fp32 and bf16 on a CPU with bf16 units (measured at each size, which trains in the faster), else the one `precision` gives"
     return ['fp32', 'bf16'] if precision == 'auto' and not torch.cuda.is_available() and cpu_has_bf16() else [_precision(precision, warn=False)]
 
 # %% ../nbs/05_train.ipynb #30d1bef5
