@@ -241,7 +241,7 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     # planning took 24-27 s instead of 63-68 s)
     if speeds is None: speeds = measure_speeds(learn, range(64, max_size + 1, 32), precisions, channels_last=channels_last, bs=32,
                                                n_batches=2, stop_after=0.15*budget_s*min(bs, 32)/len(dls.split[0]))
-    else: speeds = speeds[speeds.precision.isin(precisions)] if 'precision' in speeds else speeds
+    else: speeds = speeds[speeds.precision.isin(precisions)]
     n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0
     n_images = len(dls.df) + n_test
     decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode, crop=crop), cache)
@@ -258,7 +258,7 @@ class PhaseClock(ParamScheduler):
         super().__init__(scheds or {})
         # `least`: a batch and its validation even with no time left (a run's first phase: it ends with a model, however late)
         self.given, self.clock, self.deadline, self.n_epoch_cap, self.reserve, self.least = given, clock, deadline, n_epoch, 0., least
-        self.batches, self.done, self.end_pos = 0, False, None
+        self.batches, self.done, self.end_pos, self.forced = 0, False, None, False
 
     def with_scheds(self, scheds): self.scheds = scheds; return self
     def n_epochs(self, n_batches:int) -> int:
@@ -278,8 +278,9 @@ class PhaseClock(ParamScheduler):
         self.t0, self.batches, self.done, self.batch_s = self.clock() if self.clock else 0., 0, False, []
         if self.deadline is not None: self.given = self.deadline - self.t0  # seconds from now: building loaders came out of them
         if self.given <= 0 and not self.least: self.done, self.end_pos = True, 1.; raise CancelFitException()  # no time, or no batch, left for it
+        self.forced = self.given <= 0  # `least`'s one batch
     def before_batch(self):
-        self._update_val(0. if self.given <= 0 else min(self.pos, 1.))  # (`least`'s one batch: at the schedule's start)
+        self._update_val(0. if self.forced else min(self.pos, 1.))  # `least`'s one batch: at the schedule's start
         if self.clock: self.tb = self.clock()
     def after_batch(self):
         super().after_batch()
@@ -344,8 +345,9 @@ def phase_clock(self:BudgetController, name) -> PhaseClock:
     deadline = self.deadline.get(name, self.train_end(p['final_size'] or small))
     size = p['final_size'] if name.startswith('final') else small
     expected = max(deadline - now, 0.)/max(self._epoch_s(size), 1e-9)  # epochs, for fastai's count: the clock ends the phase
-    # nothing trained yet and no time left for any phase: this one trains a batch, so that the run ends with a model
-    least = not self.ran and max(deadline, self.train_end(p['final_size'] or small)) <= now
+    # nothing trained yet and no time left for any phase (within a second: the clock starts when the fit does): this one
+    # trains a batch, so that the run ends with a model
+    least = not self.ran and max(deadline, self.train_end(p['final_size'] or small)) <= now + 1.
     self.clocks[name] = PhaseClock(None, self.clock, deadline=deadline, n_epoch=math.ceil(5*expected) + 2, least=least)
     self.running = (name, size) if name.startswith(('final', 'restart')) or (name in ('sgdr', 'train') and not p['final_size']) else None  # it ends training
     return self.clocks[name]
