@@ -7,9 +7,15 @@ Every training lever trains exactly the schedule a closed-loop `--budget 6m` run
 other work on the same cores) stays out of the accuracy. A lever that costs time per epoch would buy fewer epochs under a
 real budget: the script prints each run's training seconds beside it.
 
-The prediction levers reuse the default's saved models (no retraining): fastai's TTA (4 augmented passes and the plain
-one, what `leaves-train` predicts the test set with), a flip-only TTA (the plain pass and its mirror image), and
-predicting at the trained size + 32 px, plain and with fastai's TTA.
+The prediction levers reuse each run's saved model (no retraining): fastai's TTA (4 augmented passes and the plain
+one, what `leaves-train` predicts the test set with); the batch-norm statistics re-estimated with the final weights on
+every training image, augmented as in training, at the trained size (`precise_bn`) and 32 px larger (`fixres32`); and,
+for the default on a fixed plan, a flip-only TTA (the plain pass and its mirror image), predicting at the trained size
++ 32 px, plain and with fastai's TTA, and the snapshot average (`snap_avg`: the kept model's probabilities plus those of
+the model at the end of the small size's SGDR cycle, each at its own size; the default runs with `snapshots=True`).
+Each run's last epoch is also scored on the lab scans and the field photos apart (`is_lab_scan`).
+
+    python bench/levers.py --plan bench/levers_plan_6m_xeon.json --levers "default,leaf crop"   # the Xeon's 6m schedule
 
     python bench/levers.py                                       # every lever, seeds 0, 1, 2 (about 80 minutes on 2 cores)
     python bench/levers.py --levers default,dihedral --seeds 0   # some of them
@@ -86,7 +92,7 @@ class LastValid(Callback):
     def after_validate(self): self.last = torch.cat(self.hits).numpy() if self.hits else None; self.hits = None
 
 def fixres_accuracy(learn, extra=32, n_batches=None):
-    "FixRes: batch-norm statistics re-estimated on the training images at the trained size + `extra` px (no gradient, augmentation as in training), then the validation set predicted there"
+    "FixRes: batch-norm statistics re-estimated on the training images at the trained size + `extra` px (no gradient, augmentation as in training), then the validation set predicted there; `extra=0`: the statistics re-estimated with the final weights alone (precise BN)"
     import copy
     size = learn.leaves_recipe['size'] + extra
     dls = learn.dls_at(size)
@@ -113,6 +119,20 @@ def flip_tta_accuracy(learn, dl):
         for xb, yb in dl: ps.append((learn.model(xb).softmax(1) + learn.model(xb.flip(-1)).softmax(1))/2); ys.append(yb)
     return float(accuracy(torch.cat(ps), torch.cat(ys)))
 
+def snapshot_average_accuracy(learn):
+    "The snapshot average: the mean of the kept model's validation probabilities (at its size) and those of each snapshot (the model at the end of an SGDR cycle, at the size it trained at)"
+    import copy
+    from leaves_nbdev.models import read_leaves_model
+    state = copy.deepcopy(learn.model.state_dict())
+    try:
+        with learn.no_bar(), learn.no_logging():
+            probs, targs = learn.get_preds(dl=learn.dls.valid)
+            for f in learn.leaves_result['snapshots']:
+                d = read_leaves_model(f); learn.model.load_state_dict(d['state'])
+                probs = probs + learn.get_preds(dl=learn.dls_at(d['recipe']['size']).valid)[0]
+    finally: learn.model.load_state_dict(state)
+    return float(accuracy(probs, targs))
+
 def prediction_levers(learn):
     "The prediction levers on a trained learner: fastai TTA, flip TTA, and plain and TTA at the trained size + 32 px"
     with learn.no_bar(), learn.no_logging():
@@ -123,7 +143,8 @@ def prediction_levers(learn):
 
 def table(runs:pd.DataFrame) -> pd.DataFrame:
     "One row per lever: mean ± std over seeds, and the mean paired gain over the default (same seed) ± its std"
-    cols = [c for c in ('last', 'last_lab', 'last_field', 'kept', 'tta', 'flip_tta', 'plus32', 'plus32_tta', 'fixres32') if c in runs]
+    cols = [c for c in ('last', 'last_lab', 'last_field', 'kept', 'tta', 'flip_tta', 'plus32', 'plus32_tta', 'snap_avg', 'precise_bn', 'fixres32')
+            if c in runs]
     base = runs[runs.lever == 'default'].set_index('seed')
     rows = []
     for lever, g in runs.groupby('lever', sort=False):
@@ -161,25 +182,24 @@ def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
                 if any(d['lever'] == name and d['seed'] == seed and d.get('budget') == budget for d in done): continue
                 change = LEVERS[name]
                 cbs = [WeightEMA(0.99)] if change == 'ema' else []
-                if budget: cbs.append(last := LastValid())
+                cbs.append(last := LastValid())
                 t0 = time.time()
                 tag = f"{re.sub(r'[^A-Za-z0-9.]+', '_', name)}_seed{seed}" + (f'_budget{budget}' if budget else '')
                 when = dict(budget=budget, plan=None, budget_start=t0) if budget else dict(plan=plan)
                 args = dict(**when, seed=seed, out=out/tag, bars=False, record=False, cbs=cbs)
+                if name == 'default' and not budget: args['snapshots'] = True  # the model at the small size's cycle end, for the snapshot average
                 with crop_setting(name, out/f'cache_{tag}'):
                     learn = fit_leaves(path, **{**args, **(change if isinstance(change, dict) else {})})
                     r = learn.leaves_result
                     row = dict(lever=name, seed=seed, last=r['last_valid_accuracy'], kept=r['valid_accuracy'],
                                train_s=round(time.time() - t0, 1), cpu=cpu_model(), date=time.strftime('%Y-%m-%d'), budget=budget)
-                    if budget:  # lab scans and field photos apart (the last epoch's), the schedule the clock gave, then the prediction levers
-                        lab = np.array([is_lab_scan(Path(path)/o) for o in learn.dls.valid.items.image])
-                        row.update(last_lab=float(last.last[lab].mean()), last_field=float(last.last[~lab].mean()), n_lab=int(lab.sum()),
-                                   n_field=int((~lab).sum()), schedule=r.get('schedule', {}).get('final_size'))
-                        with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
-                        row['fixres32'] = fixres_accuracy(learn)
-                    elif name == 'default': row.update(prediction_levers(learn))
-                    else:
-                        with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
+                    # lab scans and field photos apart (the last epoch's), the final size the schedule reached, then the prediction levers
+                    lab = np.array([is_lab_scan(Path(path)/o) for o in learn.dls.valid.items.image])
+                    row.update(last_lab=float(last.last[lab].mean()), last_field=float(last.last[~lab].mean()), n_lab=int(lab.sum()),
+                               n_field=int((~lab).sum()), schedule=r.get('schedule', {}).get('final_size'))
+                    with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
+                    if name == 'default' and not budget: row['snap_avg'] = snapshot_average_accuracy(learn); row.update(prediction_levers(learn))
+                    row['precise_bn'], row['fixres32'] = fixres_accuracy(learn, 0), fixres_accuracy(learn, 32)
                     with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
                     print(row, flush=True); done.append(row)
                 del learn

@@ -12,7 +12,7 @@ from .errors import LeavesError, LeavesArgumentError
 from .data import read_leaves_csv, load_resized
 
 # %% auto #0
-__all__ = ['BUDGET_MARGIN', 'parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory',
+__all__ = ['FIXRES_IMAGES', 'BUDGET_MARGIN', 'parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory',
            'measure_speeds', 'fmt_duration', 'fastest_precisions', 'plan_budget', 'plan_precision', 'describe_plan',
            'decode_per_s', 'fill_batch', 'final_batch_size', 'plan_fit', 'PhaseClock', 'prediction_deadline',
            'BudgetController']
@@ -101,6 +101,8 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
     return pd.DataFrame(rows)
 
 # %% ../nbs/11_budget.ipynb #ea8360f6
+FIXRES_IMAGES = 1024  # training images `Learner.fixres` re-estimates the batch-norm statistics on (all, where fewer)
+
 def fmt_duration(s) -> str:
     "`s` seconds as '45s' or '5m29s', as budgets and plans print them"
     return f'{int(s//60)}m{int(round(s%60)):02d}s' if s >= 60 else f'{s:.0f}s'
@@ -118,8 +120,8 @@ def fastest_precisions(speeds:pd.DataFrame, n_train=4, n_valid=1, lead=1.1) -> p
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
                 decode_per_s=None, epoch_decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4,
                 min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=1.5, epoch_overhead=1., precision=None, lr_find_iters=None,
-                lead=1.1) -> dict:
-    "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`), each size in `precision` or, if None, its `fastest_precisions`"
+                lead=1.1, fixres=None, fixres_images=FIXRES_IMAGES) -> dict:
+    "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`), each size in `precision` or, if None, its `fastest_precisions`; with `fixres` (px), the batch-norm re-estimation on `fixres_images` training images after training, and prediction at the final size + `fixres`"
     budget = parse_budget(budget)
     sp = speeds if precision is None else speeds[speeds.precision == precision]
     if not len(sp): raise LeavesArgumentError(f'no measured speeds{f" for precision={precision!r}" if precision else ""}')
@@ -130,14 +132,24 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
     decode = 1/epoch_decode_per_s if epoch_decode_per_s else 0.  # seconds to decode a file, where each epoch decodes them (no cache)
     def epoch_s(s): return n_train*(1/train[s] + decode) + n_valid*(1/evaluate[s] + decode) + epoch_overhead
     def cache_s(s): return n_images/decode_per_s if decode_per_s and s != small else 0.
+    extra = fixres or 0  # what follows training trained at `s` predicts at `s + extra`
+    def at(rates, s):
+        "Images/s at `s + extra`: measured, or the largest measured size below's, scaled by the pixels"
+        t = s + extra
+        if t in rates: return rates[t]
+        m = max(k for k in rates if k <= t)
+        return rates[m]*(m/t)**2
+    def fix_s(s):  # one pass without gradient over the training images it sees, and the larger size's cache
+        if fixres is None: return 0.
+        return min(n_train, fixres_images or n_train)*(1/at(evaluate, s) + decode) + (n_images/decode_per_s if decode_per_s and extra else 0.)
     def tta(s):
         for n in (4, 3, 2, 1, 0):
-            cost = n_test*(n + 1)*(1/evaluate[s] + decode)
+            cost = n_test*(n + 1)*(1/at(evaluate, s) + decode)
             if cost <= tta_share*budget or n == 0: return n, cost
     left = budget*(1 - margin) - spent - fixed
     # the unsure threshold's pass after training runs in fp32, whatever the training precision (its speed, where measured)
     fp32 = speeds[speeds.precision == 'fp32'].set_index('size')['eval'].to_dict() if (speeds.precision == 'fp32').any() else evaluate
-    def unsure(s): return n_valid*(1/fp32.get(s, evaluate[s]) + decode)
+    def unsure(s): return n_valid*(1/at({**evaluate, **fp32}, s) + decode)
     step_s = bs*(1/train[small] + decode)  # one lr_find iteration
     lr_iters = lr_find_iters or int(np.clip(0.10*left/step_s, 20, 100))  # given: kept
     lr_s = lr_iters*step_s
@@ -146,7 +158,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
     for size in sorted(sp.index, reverse=True):
         size = int(size)
         tta_n, tta_s = tta(size)
-        train_s = left - lr_s - tta_s - cache_s(size) - unsure(size)
+        train_s = left - lr_s - tta_s - cache_s(size) - unsure(size) - fix_s(size)
         if size == small:
             small_epochs = int((train_s - frozen_s)//epoch_s(small))
             if small_epochs < 1: break
@@ -162,13 +174,14 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                     final_epochs=final_epochs, tta_n=tta_n)
         break
     if plan is None:
-        least = (spent + fixed + lr_s + frozen_s + epoch_s(small) + tta(small)[1] + unsure(small))/(1 - margin)
+        least = (spent + fixed + lr_s + frozen_s + epoch_s(small) + tta(small)[1] + unsure(small) + fix_s(small))/(1 - margin)
         raise LeavesArgumentError(f'budget={fmt_duration(budget)}: too short for this machine: after {fmt_duration(spent)} already spent, lr_find '
                                   f'({fmt_duration(lr_s)}) and {freeze_epochs + 1} epoch(s) at {small} px ({fmt_duration(frozen_s + epoch_s(small))}) '
                                   f'do not fit; give at least {fmt_duration(1.1*least + 1)}')  # 10%: speeds move between one run and the next
     fs = plan['final_size'] or small
     seconds = dict(spent=spent, lr_find=lr_s, frozen=frozen_s, sgdr=plan['cycle_len']*epoch_s(small),
-                   final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., unsure=unsure(fs), tta=tta(fs)[1], fixed=fixed)
+                   final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., unsure=unsure(fs), tta=tta(fs)[1], fixed=fixed,
+                   **({} if fixres is None else dict(fixres=fix_s(fs))))
     precisions = {int(s): p for s, p in sp['precision'].items()}  # what each size trains in
     return dict(plan, budget=budget, lr_find_iters=lr_iters, n_cycles=1, cycle_mult=1, precision=precisions[small],
                 final_precision=precisions[fs], precisions=precisions,
@@ -176,9 +189,11 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                 epoch_seconds={int(s): round(epoch_s(s), 1) for s in sp.index}, final_cache_seconds=round(cache_s(fs), 1), rejected=why,
                 # what a re-plan needs: each size's cache build and one prediction pass over the test set
                 cache_seconds={int(s): round(cache_s(s), 1) for s in sp.index},
-                pass_seconds={int(s): round(n_test*(1/evaluate[s] + decode), 2) for s in sp.index},
+                # (a prediction pass, and the unsure threshold's, of a run that ends training at `s`: at `s + fixres`)
+                pass_seconds={int(s): round(n_test*(1/at(evaluate, s) + decode), 2) for s in sp.index},
                 valid_seconds={int(s): round(n_valid*(1/evaluate[s] + decode), 2) for s in sp.index},
                 unsure_seconds={int(s): round(unsure(s), 2) for s in sp.index},
+                **({} if fixres is None else dict(fixres=fixres, fixres_seconds={int(s): round(fix_s(s), 2) for s in sp.index})),
                 min_final_epochs=min_final_epochs, small_share=small_share, max_small_epochs=max_small_epochs, tta_share=tta_share)
 
 def plan_precision(plan:dict) -> str:
@@ -192,6 +207,9 @@ def describe_plan(plan:dict) -> str:
     parts = [f"lr_find {plan['lr_find_iters']} iterations ({fmt_duration(s['lr_find'])})",
              f"{plan['freeze_epochs']} frozen + {plan['cycle_len']} epochs at {small} px ({fmt_duration(s['frozen'] + s['sgdr'])})"]
     if plan['final_size']: parts.append(f"then {plan['final_epochs']} at {plan['final_size']} px ({fmt_duration(s['final'])})")
+    if plan.get('fixres') is not None:
+        where = f" at +{plan['fixres']} px" if plan['fixres'] else ''
+        parts.append(f"batch-norm statistics re-estimated{where} ({fmt_duration(s['fixres'])})")
     parts.append(f"TTA {plan['tta_n']} passes ({fmt_duration(s['tta'])})" if plan['tta_n'] else f"no TTA ({fmt_duration(s['tta'])})")
     line1 = (f"budget {fmt_duration(plan['budget'])} {plan_precision(plan)}: " + ', '.join(parts)
              + f"; predicted {fmt_duration(plan['predicted'])} with {fmt_duration(s['spent'])} already spent")
@@ -233,8 +251,8 @@ def final_batch_size(learn, size, precision, bs, candidates=(32, 64, 128, 256), 
 
 # %% ../nbs/11_budget.ipynb #d493284e
 def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32',), freeze_epochs=1, cache=True, lr_find_iters=None,
-             channels_last=True, img_mode='RGB', speeds=None, clock=time.time, crop=None) -> dict:
-    "Measure `learn` at each size up to `max_size` and each of `precisions` (unless `speeds` are given), then plan what is left of `budget` for its folder `path`"
+             channels_last=True, img_mode='RGB', speeds=None, clock=time.time, crop=None, fixres=None) -> dict:
+    "Measure `learn` at each size up to `max_size` and each of `precisions` (unless `speeds` are given), then plan what is left of `budget` for its folder `path` (`fixres`: see `plan_budget`)"
     dls, budget_s = learn.dls, parse_budget(budget)
     # a size whose epoch takes over 15% of the budget cannot get its 5 final epochs beside lr_find and the small size's:
     # larger ones are not measured (at 6m on leafsnap53, 2-core AMD EPYC: measuring stopped after 160 px, not 224 px, and
@@ -246,7 +264,7 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     n_images = len(dls.df) + n_test
     decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode, crop=crop), cache)
     plan = plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=clock() - budget_start,
-                       bs=bs, freeze_epochs=freeze_epochs, lr_find_iters=lr_find_iters, **decode)
+                       bs=bs, freeze_epochs=freeze_epochs, lr_find_iters=lr_find_iters, fixres=fixres, **decode)
     final_bs = final_batch_size(learn, plan['final_size'], plan['final_precision'], bs, channels_last=channels_last) if plan['final_size'] else min(bs, 32)
     return dict(plan, final_bs=final_bs)
 
@@ -318,9 +336,12 @@ class BudgetController(Callback):
 
     def _say(self, msg): self.notes.append(msg); print(f'budget: {msg}', flush=True)
     def after_s(self, size):
-        "Seconds what follows training at `size` takes: the unsure threshold's pass (fp32) and the test set's prediction, TTA's passes with it"
-        unsure = self.plan.get('unsure_seconds', self.plan['valid_seconds'])[size]*self.valid_ratio
-        return unsure + (self.plan['tta_n'] + 1)*self.pass_s[size]
+        "Seconds what follows training at `size` takes: the batch-norm re-estimation (`fixres`), the unsure threshold's pass (fp32) and the test set's prediction, TTA's passes with it"
+        return self._before_tta(size) + (self.plan['tta_n'] + 1)*self.pass_s[size]
+    def _before_tta(self, size):
+        "Seconds between the end of training at `size` and the test set's first pass, at the speed validation runs"
+        p = self.plan
+        return (p.get('unsure_seconds', p['valid_seconds'])[size] + p.get('fixres_seconds', {}).get(size, 0.))*self.valid_ratio
     def train_end(self, size): return self.end - self.after_s(size)
     def precision_at(self, size): return self.plan.get('precisions', {}).get(size, self.plan['precision'])
     def _epoch_s(self, size):
@@ -441,7 +462,7 @@ def plan_tta(self:BudgetController, size):
         if getattr(c, 'given', None) is not None and hasattr(c, 't0'):
             p['phase_seconds'][name], p['phase_batches'][name] = round(float(c.given), 1), int(c.batches)
             p.setdefault('phase_end', {})[name] = c.end_pos  # 1: its schedule reached its end
-    left = self.end - self.clock() - self.plan.get('unsure_seconds', p['valid_seconds'])[size]*self.valid_ratio
+    left = self.end - self.clock() - self._before_tta(size)
     self._set('time left for prediction', tta_n=next((n for n in (4, 3, 2, 1) if (n + 1)*self.pass_s[size] <= left), 0))
 
 @patch

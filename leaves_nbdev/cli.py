@@ -77,7 +77,7 @@ def options_of(to, but=(), types=None):
 # `fit_leaves` parameters that are no command-line option: Python objects, or a notebook's display
 NOT_OPTIONS = ['splits', 'cbs', 'budget_start', 'record', 'bars', 'show', 'check', 'num_workers', 'channels_last', 'lr_find_iters']
 # the types of options whose default (None) does not say, and what the command line's spelling of some means to `fit_leaves`
-OPTION_TYPES = dict(lr=float, wd=float, weights=str, final_size=int, budget=str, plan=str, crop=str)
+OPTION_TYPES = dict(lr=float, wd=float, weights=str, final_size=int, budget=str, plan=str, crop=str, fixres=int)
 FROM_CLI = dict(pretrained=lambda s: _pretrained(s), cache=lambda s: _cache(s), aug=lambda s: None if s in ('none', None) else s)
 
 def _fit_kwargs(kwargs) -> dict:
@@ -108,8 +108,10 @@ def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=Fal
 def _accuracy_line(r):
     "The validation figures of a `fit_leaves` result: the kept epoch's (selected on these rows) beside the last epoch's"
     if r['valid_accuracy'] is None: return f"no validation split: kept the last epoch ({r['last_epoch']}); {r['seconds']:.0f} s"
+    fixed = r.get('fixres_valid_accuracy')
+    fixed = '' if fixed is None else f"; the kept model with its batch-norm statistics re-estimated at {r['size']} px {fixed:.4f}"
     return (f"validation accuracy: last epoch {r['last_valid_accuracy']:.4f}; best epoch {r['valid_accuracy']:.4f} (epoch {r['best_epoch']}, "
-            f"the kept model, selected on these same rows); {r['seconds']:.0f} s")
+            f"the kept model, selected on these same rows){fixed}; {r['seconds']:.0f} s")
 
 # %% ../nbs/09_cli.ipynb #3080e491
 @call_parse

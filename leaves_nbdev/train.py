@@ -8,13 +8,14 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/train.html.md"""
 from __future__ import annotations
 from fastai.vision.all import *
 from fastai.callback.channelslast import ChannelsLast
-import copy, inspect, json, os, shutil, sys, time, warnings, contextlib
+import copy, inspect, itertools, json, math, os, shutil, sys, time, warnings, contextlib
+from torch.optim.swa_utils import update_bn
 from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWarning, check_free_space, atomic_write, write_text, make_folder,
                                  Interrupted, on_interrupt, write_error)
 from .crop import check_crop
 from .data import leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, bars_wanted, is_whole
 from .budget import (parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, PhaseClock, fmt_duration, precision_autocast,
-                                 free_gpu_memory)
+                                 free_gpu_memory, FIXRES_IMAGES)
 from .models import (leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model, model_file_bytes,
                                  CPUBFloat16, plain_precision)
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
@@ -23,7 +24,8 @@ from .record import experiment_run, run_folder_lock
 # %% auto #0
 __all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
            'single_process', 'check_fit_args', 'cache_fits', 'folder_learner', 'read_schedule', 'fit_schedule',
-           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'keep_unsure_threshold', 'fit_leaves']
+           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'valid_preds', 'keep_unsure_threshold',
+           'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -232,7 +234,7 @@ def check_fit_args(**kwargs) -> AttrDict:
 
 def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd, label_smoothing, mixup, cutmix, pretrained,
                     weights, head, aug, img_mode, freeze_epochs, valid_pct, splits, suggest, precision, channels_last, cache,
-                    lr_find_iters, final_size, final_epochs, budget, plan, snapshots, crop=None, **kwargs):
+                    lr_find_iters, final_size, final_epochs, budget, plan, snapshots, crop=None, fixres=None, **kwargs):
     def need(ok, name, value, what):
         if not ok: raise LeavesArgumentError(f"{name}={value!r}: {what}")
     check_data_args(size, bs, valid_pct, aug, img_mode, crop)
@@ -256,6 +258,8 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
          f'expected None or a whole number of pixels larger than size={size} (progressive resizing)')
     need(is_whole(final_epochs) and final_epochs >= 0, 'final_epochs', final_epochs, 'expected a whole number >= 0')
     need(not (final_epochs and final_size is None), 'final_epochs', final_epochs, 'needs a final_size to train at')
+    need(fixres is None or (is_whole(fixres) and fixres >= 0), 'fixres', fixres,
+         'expected None, or a whole number of pixels >= 0 to add to the kept size (0: re-estimate at the kept size)')
     need(final_size is None or final_epochs or budget is not None, 'final_size', final_size, 'needs final_epochs >= 1 to train at it')
     if budget is not None:
         parse_budget(budget)
@@ -389,6 +393,19 @@ def epoch_seconds(self:Learner, size, bs=None, n_batches=3, n_warmup=2, precisio
     return per_batch[0]*len(dls.train) + per_batch[1]*len(dls.valid) + .3  # + saving the model and the history
 
 
+# %% ../nbs/05_train.ipynb #175eb4fc
+@patch
+def fixres(self:Learner, extra=0, n_images=FIXRES_IMAGES):
+    "Re-estimate the batch-norm statistics with the weights as they are on `n_images` training images (None: all), at the learner's size + `extra` px and shown as validation shows them; it predicts at that size from then on"
+    if extra:
+        size = self.leaves_recipe['size'] + extra
+        self.dls, self.leaves_recipe['size'] = self.dls_at(size), size
+    dl = self.dls.train.new(shuffle=True, drop_last=False, after_batch=self.dls.valid.after_batch)
+    n = len(dl.dataset) if n_images is None else min(n_images, len(dl.dataset))
+    with torch.no_grad(): update_bn(itertools.islice(dl, math.ceil(n/dl.bs)), unwrap_model(self.model))  # each batch's images
+    return self
+
+
 # %% ../nbs/05_train.ipynb #dcb9670e
 SCHEDULE_KEYS = ('size', 'bs', 'lr', 'lr_find_iters', 'precision', 'final_precision', 'channels_last', 'freeze_epochs', 'n_cycles', 'cycle_len', 'cycle_mult',
                  'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n', 'phase_batches', 'cut')
@@ -425,10 +442,21 @@ def _schedule(learn, a, start, first) -> dict:
                     cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, final_precision=None, tta_n=None,
                     phase_batches=None)
     plan = plan_fit(learn, a.path, a.budget, start, a.size, a.bs, _budget_precisions(a.precision), a.freeze_epochs if frozen else 0,
-                    learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode, crop=learn.leaves_folder.get('crop'))
+                    learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode, crop=learn.leaves_folder.get('crop'),
+                    fixres=a.fixres)
     if first: print(describe_plan(plan), flush=True)
     # channels-last under a budget: measured 1.3-1.4x faster in fp32 on a CPU too
     return dict(plan, bs=a.bs, lr=None, channels_last=cl in (True, 'auto'), restart_epochs=0, cut=None, phase_batches={})
+
+def _snapshot_epochs(s, n_batches) -> list:
+    "The epoch (0-based, counted across phases) that ends each SGDR cycle of the schedule `s`: from its epochs, or, where it replays a budget run, from the batches each phase ran (`n_batches` an epoch at the small size)"
+    ran = s.get('phase_batches') or {}
+    if not ran: return [e + s['freeze_epochs'] for e in _sgdr_cycle_ends(s['n_cycles'], s['cycle_len'], s['cycle_mult'])]
+    n = {k: math.ceil(v/max(n_batches, 1)) for k, v in ran.items()}  # a phase on batches: its last epoch is cut short
+    ends, at = [], n.get('frozen', 0)
+    for name in ('sgdr', 'train', 'restart'):  # the small size's cycle, and a warm restart's
+        if name in n: at += n[name]; ends.append(at - 1)
+    return ends
 
 def _keepers(learn, s, out, snapshots, bars):
     "Set `learn` up for the schedule `s` (precision, channels-last, unfrozen when nothing trains frozen) and make its savers: the best model and the history"
@@ -438,7 +466,7 @@ def _keepers(learn, s, out, snapshots, bars):
     # is unfrozen now, before lr_find sweeps it
     if not s['freeze_epochs']: learn.unfreeze()
     if not bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
-    ends = [e + s['freeze_epochs'] for e in _sgdr_cycle_ends(s['n_cycles'], s['cycle_len'], s['cycle_mult'])] if snapshots else ()
+    ends = _snapshot_epochs(s, len(learn.dls.train)) if snapshots else ()
     if rank_distrib() == 0:  # before lr_find: a full disk found after twenty minutes costs twenty minutes
         check_free_space(out, model_file_bytes(learn.model)*(2 + len(ends)), 'the model file (each new one written before the last goes)'
                          + (f' and {len(ends)} snapshots' if len(ends) else ''))
@@ -559,14 +587,14 @@ def unsure_threshold(probs:Tensor, targs:Tensor, keep=0.95):
     t = float(torch.quantile(right, 1 - keep)) if len(right) else None
     return t if t is not None and np.isfinite(t) else None
 
-def keep_unsure_threshold(learn:Learner, fname, keep=0.95):
-    "Store the unsure threshold of `learn`'s validation split (one plain pass) in its recipe and in the model file `fname`"
+def valid_preds(learn:Learner):
+    "`(probs, targs)` of `learn`'s validation split in one plain pass: in fp32, as prediction runs (no autocast), and by this process alone (after a run on several, fastai would wait for the others to gather predictions)"
+    with learn.no_bar(), learn.no_logging(), plain_precision(learn), single_process(): return learn.get_preds(dl=learn.dls.valid)
+
+def keep_unsure_threshold(learn:Learner, fname, keep=0.95, preds=None):
+    "Store the unsure threshold of `learn`'s validation split (one plain pass, or its `preds` where already made) in its recipe and in the model file `fname`"
     if not len(learn.dls.valid.dataset): return None
-    # in fp32, as prediction runs (no autocast), and the first process alone after a run on several (fastai would wait
-    # for the others to gather predictions)
-    with learn.no_bar(), learn.no_logging(), plain_precision(learn), single_process():
-        probs, targs = learn.get_preds(dl=learn.dls.valid)
-    t = unsure_threshold(probs, targs, keep)
+    t = unsure_threshold(*(preds or valid_preds(learn)), keep)
     if t is not None:
         learn.leaves_recipe.update(unsure_below=t, unsure_keep=keep)
         save_leaves_model(learn, fname)
@@ -605,6 +633,7 @@ def fit_leaves(
     channels_last='auto',    # channels-last tensors: True, False, or 'auto' (with mixed precision or a budget)
     out='leaves_out',        # folder for the model file, history, curves, lr_find plot and record
     snapshots=False,         # also keep the model at the end of every SGDR cycle
+    fixres=None,             # after training, re-estimate the batch-norm statistics at the kept size + this many px and predict there (0: at the kept size; `Learner.fixres`)
     record=True,             # the experiment record: True (`out/runs.db`), a database path, or False
     bars=None,               # progress bars: None (in a notebook or terminal), True, or False (plain lines)
     show=False,              # show the lr_find and training-curve plots (in a notebook)
@@ -642,10 +671,17 @@ def fit_leaves(
                 with _distributed(learn):
                     fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
             except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
-        try:  # minutes on a CPU still: the unsure threshold's validation pass, the curves
-            if first and saver.monitor == 'accuracy': keep_unsure_threshold(learn, out/'model.pt.gz')  # what prediction calls unsure
+        try:  # minutes on a CPU still: the batch-norm re-estimation, the unsure threshold's validation pass, the curves
+            fixed = None
+            if first and fixres is not None:  # the model file is the kept model's until the re-estimated one replaces it
+                learn.fixres(fixres); save_leaves_model(learn, out/'model.pt.gz')
+            if first and saver.monitor == 'accuracy':
+                preds = valid_preds(learn)
+                if fixres is not None: fixed = float(accuracy(*preds))
+                keep_unsure_threshold(learn, out/'model.pt.gz', preds=preds)  # what prediction calls unsure
             learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
-                                           lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable, kept_model=kept_model(saver))
+                                           lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable, kept_model=kept_model(saver),
+                                           fixres_valid_accuracy=fixed)
         except KeyboardInterrupt: raise _interrupted(saver, history, run, first, trained=True) from None
     return learn
 
