@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastai.vision.all import *
 import contextlib, copy, gc, math, os, re, time  # after fastai's star import, which has a `copy` of its own
 from .errors import LeavesError, LeavesArgumentError
-from .data import read_leaves_csv, load_resized
+from .data import read_leaves_csv, load_resized, is_whole
 
 # %% auto #0
 __all__ = ['FIXRES_IMAGES', 'BUDGET_MARGIN', 'parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory',
@@ -123,6 +123,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                 lead=1.1, fixres=None, fixres_images=FIXRES_IMAGES) -> dict:
     "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`), each size in `precision` or, if None, its `fastest_precisions`; with `fixres` (px), the batch-norm re-estimation on `fixres_images` training images after training, and prediction at the final size + `fixres`"
     budget = parse_budget(budget)
+    if fixres is not None and not (is_whole(fixres) and fixres >= 0): raise LeavesArgumentError(f'fixres={fixres!r}: expected None or a whole number of pixels >= 0')
     sp = speeds if precision is None else speeds[speeds.precision == precision]
     if not len(sp): raise LeavesArgumentError(f'no measured speeds{f" for precision={precision!r}" if precision else ""}')
     sp = fastest_precisions(sp, n_train, n_valid, lead).set_index('size').sort_index()
@@ -139,9 +140,9 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
         if t in rates: return rates[t]
         m = max(k for k in rates if k <= t)
         return rates[m]*(m/t)**2
-    def fix_s(s):  # one pass without gradient over the training images it sees, and the larger size's cache
+    def fix_s(s):  # one pass without gradient over the training images it sees (in fp32: no autocast), and the larger size's cache
         if fixres is None: return 0.
-        return min(n_train, fixres_images or n_train)*(1/at(evaluate, s) + decode) + (n_images/decode_per_s if decode_per_s and extra else 0.)
+        return min(n_train, fixres_images or n_train)*(1/at({**evaluate, **fp32}, s) + decode) + (n_images/decode_per_s if decode_per_s and extra else 0.)
     def tta(s):
         for n in (4, 3, 2, 1, 0):
             cost = n_test*(n + 1)*(1/at(evaluate, s) + decode)

@@ -109,7 +109,7 @@ def _accuracy_line(r):
     "The validation figures of a `fit_leaves` result: the kept epoch's (selected on these rows) beside the last epoch's"
     if r['valid_accuracy'] is None: return f"no validation split: kept the last epoch ({r['last_epoch']}); {r['seconds']:.0f} s"
     fixed = r.get('fixres_valid_accuracy')
-    fixed = '' if fixed is None else f"; the kept model with its batch-norm statistics re-estimated at {r['size']} px {fixed:.4f}"
+    fixed = '' if fixed is None else f"; the kept model with its batch-norm statistics re-estimated at {r['size']} px {fixed:.4f} (fp32)"
     return (f"validation accuracy: last epoch {r['last_valid_accuracy']:.4f}; best epoch {r['valid_accuracy']:.4f} (epoch {r['best_epoch']}, "
             f"the kept model, selected on these same rows){fixed}; {r['seconds']:.0f} s")
 
@@ -168,15 +168,16 @@ def leaves_lr_find(
     weights:str=None,               # a local ImageNet weights file for arch
     num_it:int=100,                 # iterations of the learning-rate sweep
     seed:int=42,                    # random seed
+    crop:str=None,                  # 'leaf': each image cropped to its leaf, as `leaves-train --crop leaf` trains
     out:str='leaves_out',           # folder for lr_find.png
 ):
     "Run fastai's lr_find on a Kaggle-layout folder, save the plot and print the suggested learning rate"
-    check_data_args(size, bs, 0.2, 'fastai', 'RGB'); check_model_args(arch, pretrained=_pretrained(pretrained), weights=weights)
+    check_data_args(size, bs, 0.2, 'fastai', 'RGB', crop); check_model_args(arch, pretrained=_pretrained(pretrained), weights=weights)
     if suggest != 'auto' and suggest not in LR_SUGGESTIONS: raise LeavesArgumentError(f"--suggest {suggest!r}: expected auto or one of {list(LR_SUGGESTIONS)}")
     if num_it < 6: raise LeavesArgumentError(f"--num-it {num_it}: expected at least 6 iterations")
     check_writable(out)
     set_seed(seed, reproducible=True)
-    dls = leaves_dls(path, size=size, bs=bs, seed=seed)
+    dls = leaves_dls(path, size=size, bs=bs, seed=seed, crop=crop)
     learn = leaves_learner(dls, arch, pretrained=_pretrained(pretrained), weights=weights, path=out)  # lr_find's temporary model: under --out
     if suggest == 'auto': suggest = auto_suggestion(learn)
     with learn.no_bar(): lr = find_lr(learn, suggest, Path(out)/'lr_find.png', num_it=num_it, show=False)

@@ -400,9 +400,10 @@ def fixres(self:Learner, extra=0, n_images=FIXRES_IMAGES):
     if extra:
         size = self.leaves_recipe['size'] + extra
         self.dls, self.leaves_recipe['size'] = self.dls_at(size), size
-    dl = self.dls.train.new(shuffle=True, drop_last=False, after_batch=self.dls.valid.after_batch)
+    dl = self.dls.train.new(shuffle=True, drop_last=False)
     n = len(dl.dataset) if n_images is None else min(n_images, len(dl.dataset))
-    with torch.no_grad(): update_bn(itertools.islice(dl, math.ceil(n/dl.bs)), unwrap_model(self.model))  # each batch's images
+    # the training rows with the validation split's transforms (fastai's batch augmentation runs on split 0 alone)
+    with dl.dataset.set_split_idx(1), torch.no_grad(): update_bn(itertools.islice(dl, math.ceil(n/dl.bs)), unwrap_model(self.model))
     return self
 
 
@@ -455,7 +456,7 @@ def _snapshot_epochs(s, n_batches) -> list:
     n = {k: math.ceil(v/max(n_batches, 1)) for k, v in ran.items()}  # a phase on batches: its last epoch is cut short
     ends, at = [], n.get('frozen', 0)
     for name in ('sgdr', 'train', 'restart'):  # the small size's cycle, and a warm restart's
-        if name in n: at += n[name]; ends.append(at - 1)
+        if n.get(name): at += n[name]; ends.append(at - 1)
     return ends
 
 def _keepers(learn, s, out, snapshots, bars):
@@ -673,8 +674,9 @@ def fit_leaves(
             except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
         try:  # minutes on a CPU still: the batch-norm re-estimation, the unsure threshold's validation pass, the curves
             fixed = None
-            if first and fixres is not None:  # the model file is the kept model's until the re-estimated one replaces it
-                learn.fixres(fixres); save_leaves_model(learn, out/'model.pt.gz')
+            if fixres is not None:  # every process (a GPU's SyncBatchNorm waits for all); the model file is the kept model's until the first replaces it
+                learn.fixres(fixres)
+                if first: save_leaves_model(learn, out/'model.pt.gz')
             if first and saver.monitor == 'accuracy':
                 preds = valid_preds(learn)
                 if fixres is not None: fixed = float(accuracy(*preds))
