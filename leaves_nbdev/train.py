@@ -24,8 +24,7 @@ from .record import experiment_run, run_folder_lock
 # %% auto #0
 __all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
            'single_process', 'check_fit_args', 'cache_fits', 'folder_learner', 'read_schedule', 'fit_schedule',
-           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'valid_preds', 'keep_unsure_threshold',
-           'fit_leaves']
+           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'keep_unsure_threshold', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -588,14 +587,14 @@ def unsure_threshold(probs:Tensor, targs:Tensor, keep=0.95):
     t = float(torch.quantile(right, 1 - keep)) if len(right) else None
     return t if t is not None and np.isfinite(t) else None
 
-def valid_preds(learn:Learner):
+def _valid_preds(learn:Learner):
     "`(probs, targs)` of `learn`'s validation split in one plain pass: in fp32, as prediction runs (no autocast), and by this process alone (after a run on several, fastai would wait for the others to gather predictions)"
     with learn.no_bar(), learn.no_logging(), plain_precision(learn), single_process(): return learn.get_preds(dl=learn.dls.valid)
 
 def keep_unsure_threshold(learn:Learner, fname, keep=0.95, preds=None):
     "Store the unsure threshold of `learn`'s validation split (one plain pass, or its `preds` where already made) in its recipe and in the model file `fname`"
     if not len(learn.dls.valid.dataset): return None
-    t = unsure_threshold(*(preds or valid_preds(learn)), keep)
+    t = unsure_threshold(*(preds or _valid_preds(learn)), keep)
     if t is not None:
         learn.leaves_recipe.update(unsure_below=t, unsure_keep=keep)
         save_leaves_model(learn, fname)
@@ -678,7 +677,7 @@ def fit_leaves(
                 learn.fixres(fixres)
                 if first: save_leaves_model(learn, out/'model.pt.gz')
             if first and saver.monitor == 'accuracy':
-                preds = valid_preds(learn)
+                preds = _valid_preds(learn)
                 if fixres is not None: fixed = float(accuracy(*preds))
                 keep_unsure_threshold(learn, out/'model.pt.gz', preds=preds)  # what prediction calls unsure
             learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
