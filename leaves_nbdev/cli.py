@@ -300,7 +300,8 @@ def leaves_kfold(
     "Train one model per stratified fold; report out-of-fold accuracy; write per-fold and fused submissions"
     res = fit_kfold(path, **_fit_kwargs(kwargs))
     print(f"out-of-fold accuracy {res['oof_accuracy']:.4f} (each fold's last epoch: chosen on no validation row); "
-          f"{res['oof_accuracy_selected']:.4f} with each fold's best epoch (selected on these same rows, optimistic)")
+          f"{res['oof_accuracy_selected']:.4f} with each fold's best epoch (selected on these same rows, optimistic"
+          + (", its batch-norm statistics re-estimated: --fixres" if kwargs.get('fixres') is not None else '') + ")")
     print(f"folds, last epoch: {', '.join(f'{a:.4f}' for a in res['fold_accuracy'])}")
     print(f"submission: {res['submission']}")
     return res
@@ -338,7 +339,8 @@ def leaves_runs(
         with atomic_write(csv) as f: lb.to_csv(f, index=False)
         print(f"exported {len(lb)} runs to {csv}")
     with pd.option_context('display.width', 200, 'display.max_colwidth', 40):
-        print(lb[['run_id', 'kind', 'status', 'arch', 'valid_accuracy', 'last_valid_accuracy', 'duration_s', 'command']].head(n).to_string(index=False))
+        fixres = ['fixres_valid_accuracy'] * bool(lb.fixres_valid_accuracy.notna().any())  # where some run re-estimated its batch norm
+        print(lb[['run_id', 'kind', 'status', 'arch', 'valid_accuracy', 'last_valid_accuracy', *fixres, 'duration_s', 'command']].head(n).to_string(index=False))
     return lb
 
 # %% ../nbs/09_cli.ipynb #58d1fdb1

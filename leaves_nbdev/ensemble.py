@@ -11,7 +11,7 @@ import contextlib
 from sklearn.model_selection import StratifiedKFold
 from .errors import LeavesDataError, LeavesArgumentError, Interrupted, on_interrupt
 from .data import read_leaves_csv, check_images
-from .train import fit_leaves, check_fit_args
+from .train import fit_leaves, check_fit_args, _valid_preds
 from .predict import predict_leaves, write_submission, save_probs, load_probs
 from .record import experiment_run, run_folder_lock
 
@@ -180,8 +180,9 @@ def fit_kfold(
                                    cbs=cbs + [last], **fit_kwargs)
                 vocab = learn.dls.vocab
                 oof.append(_oof_frame(last.probs, df, val, vocab))
-                with learn.no_bar(): oof_kept.append(_oof_frame(learn.get_preds(ds_idx=1)[0].float(), df, val, vocab))
-                acc.append(learn.leaves_result['last_valid_accuracy']); acc_kept.append(learn.leaves_result['valid_accuracy'])
+                oof_kept.append(_oof_frame(_valid_preds(learn)[0].float(), df, val, vocab))  # one plain fp32 pass, as the model predicts
+                r = learn.leaves_result  # with `fixres`, the kept model is the re-estimated one: its figure, as its out-of-fold predictions
+                acc.append(r['last_valid_accuracy']); acc_kept.append(r['valid_accuracy'] if r.get('fixres_valid_accuracy') is None else r['fixres_valid_accuracy'])
                 if has_test:
                     probs = predict_leaves(learn, path, tta=tta, n=tta_n, check=False)
                     test_probs.append(probs)

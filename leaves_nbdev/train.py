@@ -466,7 +466,8 @@ def _keepers(learn, s, out, snapshots, bars):
     # is unfrozen now, before lr_find sweeps it
     if not s['freeze_epochs']: learn.unfreeze()
     if not bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
-    ends = _snapshot_epochs(s, len(learn.dls.train)) if snapshots else ()
+    # a process's epoch under torchrun is its share of the batches (fastai's `DistributedDL`), and a replay counts its own
+    ends = _snapshot_epochs(s, math.ceil(len(learn.dls.train)/max(num_distrib(), 1))) if snapshots else ()
     if rank_distrib() == 0:  # before lr_find: a full disk found after twenty minutes costs twenty minutes
         check_free_space(out, model_file_bytes(learn.model)*(2 + len(ends)), 'the model file (each new one written before the last goes)'
                          + (f' and {len(ends)} snapshots' if len(ends) else ''))
@@ -572,6 +573,7 @@ def _results(learn, run, history, saver, controller, s, first, show, out, **kwar
             print(f"budget {fmt_duration(s['budget'])}: training done after {fmt_duration(controller.clock() - controller.start)}; "
                   f"{controller.report()}", flush=True)
     run.valid_accuracy, run.last_valid_accuracy, run.files = best, last, files
+    run.fixres_valid_accuracy = kwargs.get('fixres_valid_accuracy')
     return dict(valid_accuracy=best, last_valid_accuracy=last, best_epoch=saver.best_epoch, last_epoch=len(h) - 1,
                 kept='best' if has_valid else 'last', model=out/'model.pt.gz', snapshots=saver.snapshots, files=files,
                 splits=learn.dls.split, size=learn.leaves_recipe['size'], budget_stopped=controller.stopped if controller else None,
