@@ -9,13 +9,17 @@ real budget: the script prints each run's training seconds beside it.
 
 The prediction levers reuse each run's saved model (no retraining): fastai's TTA (4 augmented passes and the plain
 one, what `leaves-train` predicts the test set with); the batch-norm statistics re-estimated with the final weights on
-every training image, augmented as in training, at the trained size (`precise_bn`) and 32 px larger (`fixres32`); and,
+every training image, augmented as in training, at the trained size (`precise_bn`) and 32 px larger (`fixres32`: on a
+fixed plan only since 2026-12-06, after it lost everywhere); and,
 for the default on a fixed plan, a flip-only TTA (the plain pass and its mirror image), predicting at the trained size
 + 32 px, plain and with fastai's TTA, and the snapshot average (`snap_avg`: the kept model's probabilities plus those of
 the model at the end of the small size's SGDR cycle, each at its own size; the default runs with `snapshots=True`).
-Each run's last epoch is also scored on the lab scans and the field photos apart (`is_lab_scan`).
+Each run's last epoch is also scored on the lab scans and the field photos apart (`is_lab_scan`). Under `--budget`, the
+`precise BN` lever re-estimates inside its budget (`fit_leaves(fixres=0)`, its `fixres0` column), and the default's kept
+model is re-estimated the same way after its run (`kept_fp32`: its plain fp32 pass before, `fixres0` after).
 
     python bench/levers.py --plan bench/levers_plan_6m_xeon.json --levers "default,leaf crop"   # the Xeon's 6m schedule
+    python bench/levers.py --budget 6m --levers "default,precise BN" --seeds 0             # one seed's pair, on the clock
 
     python bench/levers.py                                       # every lever, seeds 0, 1, 2 (about 80 minutes on 2 cores)
     python bench/levers.py --levers default,dihedral --seeds 0   # some of them
@@ -63,6 +67,7 @@ LEVERS = {  # the arguments each lever gives `fit_leaves`; 'ema' adds the callba
     # issue 27's: run with --budget (each lever under the same clock-driven budget, not the fixed plan)
     'leaf crop': dict(crop='leaf'),
     'leaf crop (box half the photo at least)': dict(crop='leaf'),  # `leaf_box(least_side=0.5)`: a small leaf stays smaller than a large one
+    'precise BN': dict(fixres=0),  # `fit_leaves(fixres=0)`: the kept model's batch-norm statistics re-estimated inside the budget (`Learner.fixres`)
 }
 LEAST_SIDE = {'leaf crop (box half the photo at least)': 0.5}  # set for that lever's run, with its own image cache (the key does not know it)
 
@@ -112,6 +117,15 @@ def fixres_accuracy(learn, extra=32, n_batches=None):
     finally: learn.dls = old; model.load_state_dict(state)
     return acc
 
+def package_precise_bn(learn, seed):
+    "The kept model's fp32 validation accuracy, then the same after the package's `Learner.fixres(0)` (what `fit_leaves(fixres=0)` would have kept)"
+    from fastai.vision.all import set_seed
+    from leaves_nbdev.models import plain_precision
+    with learn.no_bar(), learn.no_logging(), plain_precision(learn):
+        plain = float(accuracy(*learn.get_preds(dl=learn.dls.valid)))
+        set_seed(seed); learn.fixres(0)
+        return plain, float(accuracy(*learn.get_preds(dl=learn.dls.valid)))
+
 def flip_tta_accuracy(learn, dl):
     "Accuracy of the mean of the plain and the mirrored pass's probabilities"
     learn.model.eval(); ps, ys = [], []
@@ -143,7 +157,7 @@ def prediction_levers(learn):
 
 def table(runs:pd.DataFrame) -> pd.DataFrame:
     "One row per lever: mean ± std over seeds, and the mean paired gain over the default (same seed) ± its std"
-    cols = [c for c in ('last', 'last_lab', 'last_field', 'kept', 'tta', 'flip_tta', 'plus32', 'plus32_tta', 'snap_avg', 'precise_bn', 'fixres32')
+    cols = [c for c in ('last', 'last_lab', 'last_field', 'kept', 'kept_fp32', 'fixres0', 'tta', 'flip_tta', 'plus32', 'plus32_tta', 'snap_avg', 'precise_bn', 'fixres32')
             if c in runs]
     base = runs[runs.lever == 'default'].set_index('seed')
     rows = []
@@ -199,7 +213,10 @@ def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
                                n_field=int((~lab).sum()), schedule=r.get('schedule', {}).get('final_size'))
                     with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
                     if name == 'default' and not budget: row['snap_avg'] = snapshot_average_accuracy(learn); row.update(prediction_levers(learn))
-                    row['precise_bn'], row['fixres32'] = fixres_accuracy(learn, 0), fixres_accuracy(learn, 32)
+                    if budget:  # the package's own re-estimation (`Learner.fixres(0)`): the lever's inside its budget, the default's here, after it
+                        row['fixres0'] = r.get('fixres_valid_accuracy')
+                        if row['fixres0'] is None: row['kept_fp32'], row['fixres0'] = package_precise_bn(learn, seed)
+                    else: row['precise_bn'], row['fixres32'] = fixres_accuracy(learn, 0), fixres_accuracy(learn, 32)
                     with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
                     print(row, flush=True); done.append(row)
                 del learn
