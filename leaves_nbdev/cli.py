@@ -109,7 +109,9 @@ def _accuracy_line(r):
     "The validation figures of a `fit_leaves` result: the kept epoch's (selected on these rows) beside the last epoch's"
     if r['valid_accuracy'] is None: return f"no validation split: kept the last epoch ({r['last_epoch']}); {r['seconds']:.0f} s"
     fixed = r.get('fixres_valid_accuracy')
-    fixed = '' if fixed is None else f"; the kept model with its batch-norm statistics re-estimated at {r['size']} px {fixed:.4f} (fp32)"
+    plain = r.get('fp32_valid_accuracy')  # the model file as it predicts; apart from the kept figure where mixed precision chose the epoch
+    fixed = (f"; the kept model with its batch-norm statistics re-estimated at {r['size']} px {fixed:.4f} (fp32)" if fixed is not None else
+             f"; {plain:.4f} in one fp32 pass, as the model file predicts" if plain is not None and abs(plain - r['valid_accuracy']) > 1e-9 else '')
     return (f"validation accuracy: last epoch {r['last_valid_accuracy']:.4f}; best epoch {r['valid_accuracy']:.4f} (epoch {r['best_epoch']}, "
             f"the kept model, selected on these same rows){fixed}; {r['seconds']:.0f} s")
 

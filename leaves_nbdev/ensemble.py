@@ -181,8 +181,8 @@ def fit_kfold(
                 vocab = learn.dls.vocab
                 oof.append(_oof_frame(last.probs, df, val, vocab))
                 oof_kept.append(_oof_frame(_valid_preds(learn)[0].float(), df, val, vocab))  # one plain fp32 pass, as the model predicts
-                r = learn.leaves_result  # with `fixres`, the kept model is the re-estimated one: its figure, as its out-of-fold predictions
-                acc.append(r['last_valid_accuracy']); acc_kept.append(r['valid_accuracy'] if r.get('fixres_valid_accuracy') is None else r['fixres_valid_accuracy'])
+                r = learn.leaves_result  # the kept model's figure from the same plain fp32 pass as its out-of-fold predictions (re-estimated, with `fixres`)
+                acc.append(r['last_valid_accuracy']); acc_kept.append(r['valid_accuracy'] if r.get('fp32_valid_accuracy') is None else r['fp32_valid_accuracy'])
                 if has_test:
                     probs = predict_leaves(learn, path, tta=tta, n=tta_n, check=False)
                     test_probs.append(probs)

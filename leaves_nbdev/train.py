@@ -674,17 +674,18 @@ def fit_leaves(
                     fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
             except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
         try:  # minutes on a CPU still: the batch-norm re-estimation, the unsure threshold's validation pass, the curves
-            fixed = None
+            plain = fixed = None
             if fixres is not None:  # every process (a GPU's SyncBatchNorm waits for all); the model file is the kept model's until the first replaces it
                 learn.fixres(fixres)
                 if first: save_leaves_model(learn, out/'model.pt.gz')
             if first and saver.monitor == 'accuracy':
                 preds = _valid_preds(learn)
-                if fixres is not None: fixed = float(accuracy(*preds))
+                plain = float(accuracy(*preds))  # the model file as it predicts: fp32, where mixed precision chose the epoch
+                if fixres is not None: fixed = plain
                 keep_unsure_threshold(learn, out/'model.pt.gz', preds=preds)  # what prediction calls unsure
             learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
                                            lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable, kept_model=kept_model(saver),
-                                           fixres_valid_accuracy=fixed)
+                                           fp32_valid_accuracy=plain, fixres_valid_accuracy=fixed)
         except KeyboardInterrupt: raise _interrupted(saver, history, run, first, trained=True) from None
     return learn
 
