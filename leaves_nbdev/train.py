@@ -540,9 +540,10 @@ class _Heartbeat(Callback):
     def after_epoch(self): self.record_run.beat(self.saver.n_epochs - 1, time.time() - self.t0, self.saver.saved_best)
 
 def kept_model(saver) -> str:
-    "The kept model, as a message names it: its epoch, its validation accuracy (when there is a validation split) and its file"
+    "The kept model, as a message names it: its epoch, its validation accuracy (when there is a validation split), a re-estimation its file holds, and its file"
     acc = f", validation accuracy {saver.saved_best:.4f}" if saver.saved_best is not None else ''
-    return f"(epoch {saver.best_epoch}{acc}) is in {saver.fname}"
+    fixed = getattr(saver, 'fixed_at', None)  # set once `fit_leaves(fixres=)` has saved the re-estimated model
+    return f"(epoch {saver.best_epoch}{acc}{'' if fixed is None else f', then its batch-norm statistics re-estimated at {fixed} px'}) is in {saver.fname}"
 
 def _interrupted(saver, history, run, first, trained=False) -> TrainingInterrupted:
     "What an interrupted run kept: the history written (its kept epoch marked), the record's row filled, and the one-line message (`trained`: stopped after training, in what follows it)"
@@ -677,7 +678,7 @@ def fit_leaves(
             plain = fixed = None
             if fixres is not None:  # every process (a GPU's SyncBatchNorm waits for all); the model file is the kept model's until the first replaces it
                 learn.fixres(fixres)
-                if first: save_leaves_model(learn, out/'model.pt.gz')
+                if first: save_leaves_model(learn, out/'model.pt.gz'); saver.fixed_at = learn.leaves_recipe['size']  # what an interruption now says
             if first and saver.monitor == 'accuracy':
                 preds = _valid_preds(learn)
                 plain = float(accuracy(*preds))  # the model file as it predicts: fp32, where mixed precision chose the epoch
