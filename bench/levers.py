@@ -214,8 +214,8 @@ def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
                     with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
                     if name == 'default' and not budget: row['snap_avg'] = snapshot_average_accuracy(learn); row.update(prediction_levers(learn))
                     if budget:  # the package's own re-estimation (`Learner.fixres(0)`): the lever's inside its budget, the default's here, after it
-                        row['fixres0'] = r.get('fixres_valid_accuracy')
-                        if row['fixres0'] is None: row['kept_fp32'], row['fixres0'] = package_precise_bn(learn, seed)
+                        if r.get('fixres') is not None: row['fixres0'] = r['fp32_valid_accuracy']
+                        else: row['kept_fp32'], row['fixres0'] = package_precise_bn(learn, seed)
                     else: row['precise_bn'], row['fixres32'] = fixres_accuracy(learn, 0), fixres_accuracy(learn, 32)
                     with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
                     print(row, flush=True); done.append(row)

@@ -108,9 +108,8 @@ def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=Fal
 def _accuracy_line(r):
     "The validation figures of a `fit_leaves` result: the kept epoch's (selected on these rows) beside the last epoch's"
     if r['valid_accuracy'] is None: return f"no validation split: kept the last epoch ({r['last_epoch']}); {r['seconds']:.0f} s"
-    fixed = r.get('fixres_valid_accuracy')
     plain = r.get('fp32_valid_accuracy')  # the model file as it predicts; apart from the kept figure where mixed precision chose the epoch
-    fixed = (f"; the kept model with its batch-norm statistics re-estimated at {r['size']} px {fixed:.4f} (fp32)" if fixed is not None else
+    fixed = (f"; the kept model with its batch-norm statistics re-estimated at {r['size']} px {plain:.4f} (fp32)" if plain is not None and r.get('fixres') is not None else
              f"; {plain:.4f} in one fp32 pass, as the model file predicts" if plain is not None and abs(plain - r['valid_accuracy']) > 1e-9 else '')
     return (f"validation accuracy: last epoch {r['last_valid_accuracy']:.4f}; best epoch {r['valid_accuracy']:.4f} (epoch {r['best_epoch']}, "
             f"the kept model, selected on these same rows){fixed}; {r['seconds']:.0f} s")
@@ -341,8 +340,8 @@ def leaves_runs(
         with atomic_write(csv) as f: lb.to_csv(f, index=False)
         print(f"exported {len(lb)} runs to {csv}")
     with pd.option_context('display.width', 200, 'display.max_colwidth', 40):
-        fixres = ['fixres_valid_accuracy'] * bool(lb.fixres_valid_accuracy.notna().any())  # where some run re-estimated its batch norm
-        print(lb[['run_id', 'kind', 'status', 'arch', 'valid_accuracy', 'last_valid_accuracy', *fixres, 'duration_s', 'command']].head(n).to_string(index=False))
+        fp32 = ['fp32_valid_accuracy'] * bool(lb.fp32_valid_accuracy.notna().any())  # training runs': the kept model as its file predicts
+        print(lb[['run_id', 'kind', 'status', 'arch', 'valid_accuracy', 'last_valid_accuracy', *fp32, 'duration_s', 'command']].head(n).to_string(index=False))
     return lb
 
 # %% ../nbs/09_cli.ipynb #58d1fdb1

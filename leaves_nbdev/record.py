@@ -21,13 +21,13 @@ __all__ = ['record_run', 'process_identity', 'run_status', 'RecordNotWritten', '
 
 # %% ../nbs/04_record.ipynb #37e6ffae
 _COLUMNS = ('run_id', 'kind', 'started', 'duration_s', 'status', 'git_commit', 'command', 'arch', 'params', 'valid_accuracy', 'files',
-            'last_valid_accuracy', 'pid', 'host', 'proc_start', 'heartbeat', 'last_epoch', 'epoch_s_max', 'fixres_valid_accuracy')
+            'last_valid_accuracy', 'pid', 'host', 'proc_start', 'heartbeat', 'last_epoch', 'epoch_s_max', 'fp32_valid_accuracy')
 _SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT, started TEXT, duration_s REAL, status TEXT, git_commit TEXT, command TEXT,
     arch TEXT, params TEXT, valid_accuracy REAL, files TEXT, last_valid_accuracy REAL)"""
 # columns added since the first schema: added to an older database on connect
 _ADDED = dict(last_valid_accuracy='REAL', pid='INTEGER', host='TEXT', proc_start='TEXT', heartbeat='TEXT', last_epoch='INTEGER', epoch_s_max='REAL',
-              fixres_valid_accuracy='REAL')
+              fp32_valid_accuracy='REAL')
 
 def _connect(db):
     db = Path(db); make_folder(db.parent)
@@ -65,12 +65,12 @@ def _write_row(db, row:dict):
         with con: con.execute(f"INSERT OR REPLACE INTO runs ({', '.join(row)}) VALUES ({', '.join('?'*len(row))})", tuple(row.values()))
     finally: con.close()
 
-def _run_row(run_id, kind, params, valid_accuracy, duration_s, files, status, started, command, last_valid_accuracy, fixres_valid_accuracy=None, **live):
+def _run_row(run_id, kind, params, valid_accuracy, duration_s, files, status, started, command, last_valid_accuracy, fp32_valid_accuracy=None, **live):
     "A row of the runs table; `live`: who runs it (`pid`, `host`, `proc_start`) and its heartbeat (`heartbeat`, `last_epoch`, `epoch_s_max`)"
     return dict(**live, run_id=run_id, kind=kind, started=started or datetime.datetime.now().isoformat(timespec='seconds'), duration_s=duration_s,
                 status=status, git_commit=_git_commit(), command=command or _command(), arch=str(params.get('arch', '')),
                 params=json.dumps(params, default=str, sort_keys=True), valid_accuracy=valid_accuracy,
-                files=json.dumps([str(f) for f in files]), last_valid_accuracy=last_valid_accuracy, fixres_valid_accuracy=fixres_valid_accuracy)
+                files=json.dumps([str(f) for f in files]), last_valid_accuracy=last_valid_accuracy, fp32_valid_accuracy=fp32_valid_accuracy)
 
 def record_run(db, kind:str, params:dict, valid_accuracy=None, duration_s=None, files=(), status='done', started=None, command=None,
                last_valid_accuracy=None) -> str:
@@ -114,10 +114,10 @@ def run_status(row, now=None) -> str:
 
 # %% ../nbs/04_record.ipynb #f2581e97
 class _Run:
-    "What `experiment_run` yields: set `valid_accuracy`, `last_valid_accuracy`, `fixres_valid_accuracy` and `files` on it; `beat` after each epoch"
+    "What `experiment_run` yields: set `valid_accuracy`, `last_valid_accuracy`, `fp32_valid_accuracy` and `files` on it; `beat` after each epoch"
     def __init__(self, **kw):
         self.valid_accuracy, self.last_valid_accuracy, self.files, self.run_id, self._write = None, None, [], None, noop
-        self.fixres_valid_accuracy = None
+        self.fp32_valid_accuracy = None
         self.live = dict(pid=os.getpid(), host=socket.gethostname(), proc_start=process_identity(), heartbeat=None, last_epoch=None, epoch_s_max=None)
         self.__dict__.update(kw)
 
@@ -146,7 +146,7 @@ def experiment_run(db, kind:str, params:dict, command=None):
     run, t0 = _Run(run_id=_new_run_id() if db is not None else None), time.time()
     started, status = datetime.datetime.now().isoformat(timespec='seconds'), 'done'
     row = lambda status, duration: _run_row(run.run_id, kind, params, run.valid_accuracy, duration, run.files, status, started, command,
-                                            run.last_valid_accuracy, run.fixres_valid_accuracy, **run.live)
+                                            run.last_valid_accuracy, run.fp32_valid_accuracy, **run.live)
     if db is not None:
         _try_write(db, row('running', None), 'start')
         run._write = lambda: _try_write(db, row('running', None), 'heartbeat')
