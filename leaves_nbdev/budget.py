@@ -12,10 +12,10 @@ from .errors import LeavesError, LeavesArgumentError
 from .data import read_leaves_csv, load_resized, is_whole
 
 # %% auto #0
-__all__ = ['FIXRES_IMAGES', 'BUDGET_MARGIN', 'parse_budget', 'cpu_flags', 'cpu_has_bf16', 'precision_autocast', 'free_gpu_memory',
-           'measure_speeds', 'fmt_duration', 'fastest_precisions', 'plan_budget', 'plan_precision', 'describe_plan',
-           'decode_per_s', 'fill_batch', 'final_batch_size', 'plan_fit', 'PhaseClock', 'prediction_deadline',
-           'BudgetController']
+__all__ = ['FIXRES_IMAGES', 'LR_FIND_OVERHEAD', 'BUDGET_MARGIN', 'parse_budget', 'cpu_flags', 'cpu_has_bf16',
+           'precision_autocast', 'free_gpu_memory', 'measure_speeds', 'fmt_duration', 'fastest_precisions',
+           'plan_budget', 'plan_precision', 'describe_plan', 'decode_per_s', 'fill_batch', 'final_batch_size',
+           'plan_fit', 'PhaseClock', 'prediction_deadline', 'BudgetController']
 
 # %% ../nbs/11_budget.ipynb #c8ae84ee
 def parse_budget(budget) -> float:
@@ -102,6 +102,7 @@ def measure_speeds(learn:Learner, sizes=(64, 96, 128, 160, 192, 224), precisions
 
 # %% ../nbs/11_budget.ipynb #ea8360f6
 FIXRES_IMAGES = 1024  # training images `Learner.fixres` re-estimates the batch-norm statistics on (all, where fewer)
+LR_FIND_OVERHEAD = 1.  # seconds `lr_find` takes besides its batches: the weights saved and restored, the plot drawn and written
 
 def fmt_duration(s) -> str:
     "`s` seconds as '45s' or '5m29s', as budgets and plans print them"
@@ -153,7 +154,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
     def unsure(s): return n_valid*(1/at({**evaluate, **fp32}, s) + decode)
     step_s = bs*(1/train[small] + decode)  # one lr_find iteration
     lr_iters = lr_find_iters or int(np.clip(0.10*left/step_s, 20, 100))  # given: kept
-    lr_s = lr_iters*step_s
+    lr_s = lr_iters*step_s + LR_FIND_OVERHEAD  # its sweep is held to them (`SweepClock`)
     frozen_s = freeze_epochs*epoch_s(small)
     plan, why = None, []
     for size in sorted(sp.index, reverse=True):
@@ -258,7 +259,7 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     # a size whose epoch takes over 15% of the budget cannot get its 5 final epochs beside lr_find and the small size's:
     # larger ones are not measured (at 6m on leafsnap53, 2-core AMD EPYC: measuring stopped after 160 px, not 224 px, and
     # planning took 24-27 s instead of 63-68 s)
-    if speeds is None: speeds = measure_speeds(learn, range(64, max_size + 1, 32), precisions, channels_last=channels_last, bs=32,
+    if speeds is None: speeds = measure_speeds(learn, range(64, max_size + 1, 32), precisions, channels_last=channels_last, bs=min(bs, 32),
                                                n_batches=2, stop_after=0.15*budget_s*min(bs, 32)/len(dls.split[0]))
     else: speeds = speeds[speeds.precision.isin(precisions)]
     n_test = len(read_leaves_csv(path, 'test.csv', cols=('image',))) if (Path(path)/'test.csv').exists() else 0

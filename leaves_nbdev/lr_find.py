@@ -7,10 +7,11 @@ Docs: https://leaves-nbdev.github.io/leaves_nbdev/lr_find.html.md"""
 # %% ../nbs/03_lr_find.ipynb #d1c9cb3c
 from __future__ import annotations
 from fastai.vision.all import *
+import time
 from .errors import atomic_write
 
 # %% auto #0
-__all__ = ['LR_SUGGESTIONS', 'auto_suggestion', 'find_lr']
+__all__ = ['LR_SUGGESTIONS', 'auto_suggestion', 'find_lr', 'SweepClock']
 
 # %% ../nbs/03_lr_find.ipynb #00a037a9
 LR_SUGGESTIONS = dict(valley=SuggestionMethod.Valley, slide=SuggestionMethod.Slide,
@@ -20,11 +21,12 @@ def auto_suggestion(learn:Learner) -> str:
     "The suggestion method `suggest='auto'` means: 'minimum' for a pretrained model, 'valley' for one trained from scratch"
     return 'minimum' if getattr(learn, 'leaves_arch', {}).get('pretrained') else 'valley'
 
-def find_lr(learn:Learner, suggest='valley', fname=None, start_lr=1e-7, end_lr=10, num_it=100, show=True) -> float:
-    "Run `learn.lr_find`, save its plot to `fname` (if given) and return the rate that method `suggest` chooses"
+def find_lr(learn:Learner, suggest='valley', fname=None, start_lr=1e-7, end_lr=10, num_it=100, show=True, seconds=None) -> float:
+    "Run `learn.lr_find`, save its plot to `fname` (if given) and return the rate that method `suggest` chooses; with `seconds`, the sweep ends within them (`SweepClock`)"
     if suggest == 'auto': suggest = auto_suggestion(learn)
     if suggest not in LR_SUGGESTIONS: raise ValueError(f"suggest={suggest!r}: expected 'auto' or one of {list(LR_SUGGESTIONS)}")
-    res = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=True, suggest_funcs=(LR_SUGGESTIONS[suggest],))
+    with learn.added_cbs(SweepClock(seconds) if seconds is not None else []):
+        res = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it, show_plot=True, suggest_funcs=(LR_SUGGESTIONS[suggest],))
     lr = float(getattr(res, suggest))
     fig = plt.gcf()
     fig.axes[0].set_title(f'lr_find: {suggest} suggests {lr:.2e}')
@@ -32,3 +34,26 @@ def find_lr(learn:Learner, suggest='valley', fname=None, start_lr=1e-7, end_lr=1
         with atomic_write(fname) as f: fig.savefig(f, dpi=90, bbox_inches='tight', format=Path(fname).suffix[1:] or 'png')
     if not show: plt.close(fig)
     return lr
+
+# %% ../nbs/03_lr_find.ipynb #95deecef
+class SweepClock(Callback):
+    "Hold fastai's `LRFinder` sweep to `seconds` of `clock`: each batch's rate is the further along of the finder's batch count and these seconds, and the sweep ends with the last batch that ends in time (never before the batches fastai's suggestions read)"
+    order = LRFinder.order + 1  # after the finder sets a batch's rate; after `Recorder` records its loss
+    def __init__(self, seconds, clock=time.time): self.seconds, self.clock = seconds, clock
+    def before_fit(self):
+        self.finder = first(cb for cb in self.learn.cbs if isinstance(cb, LRFinder))
+        # fastai's `lr_find` reads the losses after the first tenth of `num_it` and before the last 5 (those at rates that diverge): 5 of them at least
+        self.least = self.finder.num_it//10 + 10
+        self.t0, self.batch_s = self.clock(), []  # after the finder saved the weights
+    def by_clock(self) -> float:
+        "The seconds used, as a share of those given less a batch (the last batch ends in time)"
+        b = float(np.median(self.batch_s[1:] or self.batch_s)) if self.batch_s else 0.  # the first batch warms up
+        return (self.clock() - self.t0)/max(self.seconds - b, 1e-9)
+    @property
+    def pos(self) -> float:
+        "How far the sweep is: its batches' share of `num_it`, or its seconds' if further, but at its end no sooner than the `least`-th batch"
+        return max(self.train_iter/self.finder.num_it, min(self.by_clock(), self.train_iter/(self.least - 1)))
+    def before_batch(self): self.tb = self.clock(); self.finder._update_val(min(self.pos, 1.))
+    def after_batch(self):
+        self.batch_s.append(self.clock() - self.tb)
+        if self.train_iter >= self.least and self.by_clock() >= 1: raise CancelFitException()

@@ -15,7 +15,7 @@ from .errors import (LeavesError, LeavesDataError, LeavesArgumentError, LeavesWa
 from .crop import check_crop
 from .data import leaves_dls, read_leaves_csv, check_data_args, leaves_cache_dir, bars_wanted, is_whole
 from .budget import (parse_budget, describe_plan, cpu_has_bf16, plan_fit, BudgetController, PhaseClock, fmt_duration, precision_autocast,
-                                 free_gpu_memory, FIXRES_IMAGES)
+                                 free_gpu_memory, FIXRES_IMAGES, LR_FIND_OVERHEAD)
 from .models import (leaves_learner, check_model_args, save_leaves_model, read_leaves_model, unwrap_model, model_file_bytes,
                                  CPUBFloat16, plain_precision)
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
@@ -477,15 +477,17 @@ def _keepers(learn, s, out, snapshots, bars):
     return (SaveBestLeavesModel(out/'model.pt.gz', monitor='accuracy' if has_valid else None, snapshot_epochs=ends),
             LeavesHistory(out/'history.csv', lines=not bars_wanted(bars)))
 
-def _lr_find(learn, suggest, out, n_iter, show, first):
-    "The learning rate `lr_find` chooses (`suggest`), its plot saved; with several processes, the first sweeps alone (the others get its rate from `_from_first_process`)"
+def _lr_find(learn, suggest, out, n_iter, show, first, seconds=None):
+    "The learning rate `lr_find` chooses (`suggest`), its plot saved, its sweep held to the `seconds` a budget planned for it; with several processes, the first sweeps alone (the others get its rate from `_from_first_process`)"
     if not first: return None
     if suggest == 'auto': suggest = auto_suggestion(learn)
     # before the process group exists: a sweep stops early on its own loss, which would leave the others waiting in an exchange
     try:
-        with single_process(): lr = find_lr(learn, suggest, out/'lr_find.png', num_it=n_iter or 100, show=show)
+        with single_process():
+            lr = find_lr(learn, suggest, out/'lr_find.png', num_it=n_iter or 100, show=show, seconds=seconds and max(seconds - LR_FIND_OVERHEAD, 0.))
     except OSError as e: raise write_error(e, learn.path/learn.model_dir/'_tmp.pth') from None  # fastai keeps the weights there meanwhile
-    print(f'lr_find ({suggest}) chose lr={lr:.3g}', flush=True)
+    n = len(learn.recorder.lrs)  # under a budget, fewer than planned: its seconds ran out (or the loss diverged)
+    print(f'lr_find ({suggest}) chose lr={lr:.3g}' + (f' after {n} of its {n_iter} iterations' if seconds and n < n_iter else ''), flush=True)
     return lr
 
 
@@ -669,7 +671,7 @@ def fit_leaves(
         t_lr = time.time()
         with learn.no_bar() if not bars_wanted(bars) else contextlib.nullcontext():
             try:
-                lr = s['lr'] = s['lr'] or _lr_find(learn, suggest, out, s['lr_find_iters'], show, first)
+                lr = s['lr'] = s['lr'] or _lr_find(learn, suggest, out, s['lr_find_iters'], show, first, s.get('seconds', {}).get('lr_find'))
                 t_lr = time.time() - t_lr
                 with _distributed(learn):
                     fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
