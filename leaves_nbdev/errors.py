@@ -100,9 +100,16 @@ def _file_mode(fname) -> int:
         umask = os.umask(0); os.umask(umask)
         return 0o666 & ~umask
 
+def _interruption_in(e) -> KeyboardInterrupt|None:
+    "The Ctrl-C or SIGTERM (a `KeyboardInterrupt`) in the chain of exceptions `e` was raised from, if any"
+    while e is not None:
+        if isinstance(e, KeyboardInterrupt): return e
+        e = e.__cause__ or e.__context__
+    return None
+
 @contextmanager
 def atomic_write(fname, need=None, mode='wb'):
-    "Open a temporary file beside `fname` for the body to write, then rename it over `fname`: the file is whole or untouched; an `OSError` is a `LeavesWriteError` naming `fname` (`need`: bytes it takes, for the message)"
+    "Open a temporary file beside `fname` for the body to write, then rename it over `fname`: the file is whole or untouched; an `OSError` is a `LeavesWriteError` naming `fname` (`need`: bytes it takes, for the message); an error a Ctrl-C or SIGTERM caused is that interruption"
     fname = Path(fname)
     make_folder(fname.parent)
     tmp = None
@@ -116,6 +123,11 @@ def atomic_write(fname, need=None, mode='wb'):
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, fname)
     except OSError as e: raise write_error(e, fname, need) from None
+    except Exception as e:
+        # a signal that arrived in a library's write callback, whose writer then failed on its half-written file (torch.save's
+        # zip writer: 'unexpected pos'): the interruption it was, not that error
+        if (k := _interruption_in(e)) is not None: raise k from None
+        raise
     finally:
         if tmp and os.path.exists(tmp): os.remove(tmp)
 
