@@ -28,7 +28,7 @@ def main(path:str='../shared/data/leafsnap53',  # Kaggle-layout folder
     dls = leaves_dls(path, size=64, bs=bs, cache=True)
     learn = leaves_learner(dls, arch)
     gpu = torch.cuda.is_available()
-    speeds = measure_speeds(learn, list(range(64, max_size + 1, 32)), _budget_precisions('auto'), bs=32, n_batches=2)
+    speeds = measure_speeds(learn, list(range(64, max_size + 1, 32)), _budget_precisions("auto"), bs=min(bs, 32), n_batches=2)  # as plan_fit measures
     dev = torch.cuda.get_device_name() if gpu else f'CPU ({torch.get_num_threads()} threads{", bf16 units" if cpu_has_bf16() else ""})'
     print(f"{time.strftime('%Y-%m-%d')}, {dev}, {arch}, {path}: measured in {time.time() - t0:.0f} s (folder read and cache build included)\n")
     print('| size | precision | training images/s | evaluation images/s |\n| --- | --- | --- | --- |')

@@ -22,7 +22,7 @@ def auto_suggestion(learn:Learner) -> str:
     return 'minimum' if getattr(learn, 'leaves_arch', {}).get('pretrained') else 'valley'
 
 def find_lr(learn:Learner, suggest='valley', fname=None, start_lr=1e-7, end_lr=10, num_it=100, show=True, seconds=None) -> float:
-    "Run `learn.lr_find`, save its plot to `fname` (if given) and return the rate that method `suggest` chooses; with `seconds`, the sweep ends within them (`SweepClock`)"
+    "Run `learn.lr_find`, save its plot to `fname` (if given) and return the rate that method `suggest` chooses; with `seconds`, the sweep is held to them (`SweepClock`)"
     if suggest == 'auto': suggest = auto_suggestion(learn)
     if suggest not in LR_SUGGESTIONS: raise ValueError(f"suggest={suggest!r}: expected 'auto' or one of {list(LR_SUGGESTIONS)}")
     with learn.added_cbs(SweepClock(seconds) if seconds is not None else []):
@@ -37,14 +37,15 @@ def find_lr(learn:Learner, suggest='valley', fname=None, start_lr=1e-7, end_lr=1
 
 # %% ../nbs/03_lr_find.ipynb #95deecef
 class SweepClock(Callback):
-    "Hold fastai's `LRFinder` sweep to `seconds` of `clock`: each batch's rate is the further along of the finder's batch count and these seconds, and the sweep ends with the last batch that ends in time (never before the batches fastai's suggestions read)"
+    "Hold fastai's `LRFinder` sweep to `seconds` of `clock`: each batch's rate is the further along of the finder's batch count and these seconds, and the sweep ends with the last batch that ends in time, but never in fewer than half its batches (or 40)"
     order = LRFinder.order + 1  # after the finder sets a batch's rate; after `Recorder` records its loss
-    def __init__(self, seconds, clock=time.time): self.seconds, self.clock = seconds, clock
+    def __init__(self, seconds, clock=time.monotonic): self.seconds, self.clock = seconds, clock
     def before_fit(self):
         self.finder = first(cb for cb in self.learn.cbs if isinstance(cb, LRFinder))
-        # fastai's `lr_find` reads the losses after the first tenth of `num_it` and before the last 5 (those at rates that diverge): 5 of them at least
-        self.least = self.finder.num_it//10 + 10
-        self.t0, self.batch_s = self.clock(), []  # after the finder saved the weights
+        # fastai's suggestions read the losses after the first tenth of `num_it` and before the 5 at which the loss diverged
+        # (about 60% of the way, from a pretrained model): a sweep squeezed into fewer batches leaves them fewer, or none
+        self.least = min(self.finder.num_it, max(40, self.finder.num_it//2))
+        self.t0, self.batch_s, self.last = self.clock(), [], 0.  # after the finder saved the weights
     def by_clock(self) -> float:
         "The seconds used, as a share of those given less a batch (the last batch ends in time)"
         b = float(np.median(self.batch_s[1:] or self.batch_s)) if self.batch_s else 0.  # the first batch warms up
@@ -53,7 +54,11 @@ class SweepClock(Callback):
     def pos(self) -> float:
         "How far the sweep is: its batches' share of `num_it`, or its seconds' if further, but at its end no sooner than the `least`-th batch"
         return max(self.train_iter/self.finder.num_it, min(self.by_clock(), self.train_iter/(self.least - 1)))
-    def before_batch(self): self.tb = self.clock(); self.finder._update_val(min(self.pos, 1.))
+    def before_batch(self):
+        if self.least >= self.finder.num_it: return  # a sweep it may not squeeze: fastai's own
+        self.tb, self.last = self.clock(), max(self.last, min(self.pos, 1.))  # never back: a median batch that shrinks
+        self.finder._update_val(self.last)
     def after_batch(self):
+        if self.least >= self.finder.num_it: return
         self.batch_s.append(self.clock() - self.tb)
         if self.train_iter >= self.least and self.by_clock() >= 1: raise CancelFitException()
