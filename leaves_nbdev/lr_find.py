@@ -45,6 +45,7 @@ class SweepClock(Callback):
         # fastai's suggestions read the losses after the first tenth of `num_it` and before the 5 at which the loss diverged
         # (about 60% of the way, from a pretrained model): a sweep squeezed into fewer batches leaves them fewer, or none
         self.least = min(self.finder.num_it, max(40, self.finder.num_it//2))
+        if self.least >= self.finder.num_it: self.run = False  # a sweep it may not squeeze: fastai's own (fastai sets `run` again after the fit)
         self.t0, self.batch_s, self.last = self.clock(), [], 0.  # after the finder saved the weights
     def by_clock(self) -> float:
         "The seconds used, as a share of those given less a batch (the last batch ends in time)"
@@ -55,10 +56,8 @@ class SweepClock(Callback):
         "How far the sweep is: its batches' share of `num_it`, or its seconds' if further, but at its end no sooner than the `least`-th batch"
         return max(self.train_iter/self.finder.num_it, min(self.by_clock(), self.train_iter/(self.least - 1)))
     def before_batch(self):
-        if self.least >= self.finder.num_it: return  # a sweep it may not squeeze: fastai's own
         self.tb, self.last = self.clock(), max(self.last, min(self.pos, 1.))  # never back: a median batch that shrinks
         self.finder._update_val(self.last)
     def after_batch(self):
-        if self.least >= self.finder.num_it: return
         self.batch_s.append(self.clock() - self.tb)
         if self.train_iter >= self.least and self.by_clock() >= 1: raise CancelFitException()
