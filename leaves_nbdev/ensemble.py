@@ -11,7 +11,7 @@ import contextlib
 from sklearn.model_selection import StratifiedKFold
 from .errors import LeavesDataError, LeavesArgumentError, Interrupted, on_interrupt
 from .data import read_leaves_csv, check_images
-from .train import fit_leaves, check_fit_args, _valid_preds
+from .train import fit_leaves, check_fit_args
 from .predict import predict_leaves, write_submission, save_probs, load_probs
 from .record import experiment_run, run_folder_lock
 
@@ -180,7 +180,7 @@ def fit_kfold(
                                    cbs=cbs + [last], **fit_kwargs)
                 vocab = learn.dls.vocab
                 oof.append(_oof_frame(last.probs, df, val, vocab))
-                oof_kept.append(_oof_frame(_valid_preds(learn)[0].float(), df, val, vocab))  # one plain fp32 pass, as the model predicts
+                oof_kept.append(_oof_frame(learn.leaves_result['valid_probs'].float(), df, val, vocab))  # fit_leaves' plain fp32 pass, as the model predicts
                 r = learn.leaves_result  # the kept model's figure from the same plain fp32 pass as its out-of-fold predictions (re-estimated, with `fixres`)
                 acc.append(r['last_valid_accuracy']); acc_kept.append(r['valid_accuracy'] if r.get('fp32_valid_accuracy') is None else r['fp32_valid_accuracy'])
                 if has_test:

@@ -677,17 +677,17 @@ def fit_leaves(
                     fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
             except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
         try:  # minutes on a CPU still: the batch-norm re-estimation, the unsure threshold's validation pass, the curves
-            plain = None
+            plain = probs = None
             if fixres is not None:  # every process (a GPU's SyncBatchNorm waits for all); the model file is the kept model's until the first replaces it
                 learn.fixres(fixres)
                 if first: save_leaves_model(learn, out/'model.pt.gz'); saver.fixed_at = learn.leaves_recipe['size']  # what an interruption now says
             if first and saver.monitor == 'accuracy':
                 preds = _valid_preds(learn)
-                plain = float(accuracy(*preds))  # the model file as it predicts: fp32, where mixed precision chose the epoch
+                plain, probs = float(accuracy(*preds)), preds[0]  # the model file as it predicts: fp32, where mixed precision chose the epoch
                 keep_unsure_threshold(learn, out/'model.pt.gz', preds=preds)  # what prediction calls unsure
             learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
                                            lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable, kept_model=kept_model(saver),
-                                           fp32_valid_accuracy=plain, fixres=fixres)
+                                           fp32_valid_accuracy=plain, valid_probs=probs, fixres=fixres)
         except KeyboardInterrupt: raise _interrupted(saver, history, run, first, trained=True) from None
     return learn
 
