@@ -16,7 +16,13 @@ for the default on a fixed plan, a flip-only TTA (the plain pass and its mirror 
 the model at the end of the small size's SGDR cycle, each at its own size; the default runs with `snapshots=True`).
 Each run's last epoch is also scored on the lab scans and the field photos apart (`is_lab_scan`). Under `--budget`, the
 `precise BN` lever re-estimates inside its budget (`fit_leaves(fixres=0)`, its `fixres0` column), and the default's kept
-model is re-estimated the same way after its run (`kept_fp32`: its plain fp32 pass before, `fixres0` after).
+model is re-estimated the same way after its run (`kept_fp32`: its plain fp32 pass before, `fixres0` after). The
+`snapshots` lever (under `--budget`) runs `fit_leaves(snapshots=True)`: the phase that ends training as two cosine
+cycles, the models at their ends averaged, plain (`snap_avg`) and each with fastai's TTA (`snap_tta`). `submitted` is
+the figure of what `leaves-train` would submit (TTA of the kept model; of both snapshots for that lever), and its gain,
+paired by seed, decides.
+
+    python bench/levers.py --budget 6m --levers "default,snapshots" --out bench/_results/levers_snapshots
 
     python bench/levers.py --plan bench/levers_plan_6m_xeon.json --levers "default,leaf crop"   # the Xeon's 6m schedule
     python bench/levers.py --budget 6m --levers "default,precise BN" --seeds 0             # one seed's pair, on the clock
@@ -67,6 +73,7 @@ LEVERS = {  # the arguments each lever gives `fit_leaves`; 'ema' adds the callba
     # issue 27's: run with --budget (each lever under the same clock-driven budget, not the fixed plan)
     'leaf crop': dict(crop='leaf'),
     'leaf crop (box half the photo at least)': dict(crop='leaf'),  # `leaf_box(least_side=0.5)`: a small leaf stays smaller than a large one
+    'snapshots': dict(snapshots=True),  # under a budget: the last phase as two cosine cycles, the two cycle-end models averaged (`snap_avg`, `snap_tta`)
     'precise BN': dict(fixres=0),  # `fit_leaves(fixres=0)`: the kept model's batch-norm statistics re-estimated inside the budget (`Learner.fixres`)
 }
 LEAST_SIDE = {'leaf crop (box half the photo at least)': 0.5}  # set for that lever's run, with its own image cache (the key does not know it)
@@ -147,6 +154,20 @@ def snapshot_average_accuracy(learn):
     finally: learn.model.load_state_dict(state)
     return float(accuracy(probs, targs))
 
+def snapshot_tta_accuracy(learn, files):
+    "What `leaves-train --snapshots` submits, scored on the validation split: fastai's TTA of each snapshot in `files` (at the size it trained at), averaged"
+    import copy
+    from leaves_nbdev.models import read_leaves_model
+    state, probs = copy.deepcopy(learn.model.state_dict()), []
+    try:
+        with learn.no_bar(), learn.no_logging():
+            for f in files:
+                d = read_leaves_model(f); learn.model.load_state_dict(d['state'])
+                dl = learn.dls.valid if d['recipe']['size'] == learn.leaves_recipe['size'] else learn.dls_at(d['recipe']['size']).valid
+                p, targs = learn.tta(dl=dl); probs.append(p)
+    finally: learn.model.load_state_dict(state)
+    return float(accuracy(torch.stack(probs).mean(0), targs))
+
 def prediction_levers(learn):
     "The prediction levers on a trained learner: fastai TTA, flip TTA, and plain and TTA at the trained size + 32 px"
     with learn.no_bar(), learn.no_logging():
@@ -157,7 +178,8 @@ def prediction_levers(learn):
 
 def table(runs:pd.DataFrame) -> pd.DataFrame:
     "One row per lever: mean ± std over seeds, and the mean paired gain over the default (same seed) ± its std"
-    cols = [c for c in ('last', 'last_lab', 'last_field', 'kept', 'kept_fp32', 'fixres0', 'tta', 'flip_tta', 'plus32', 'plus32_tta', 'snap_avg', 'precise_bn', 'fixres32')
+    cols = [c for c in ('last', 'last_lab', 'last_field', 'kept', 'kept_fp32', 'fixres0', 'tta', 'flip_tta', 'plus32', 'plus32_tta', 'snap_avg', 'snap_tta',
+                        'submitted', 'precise_bn', 'fixres32')
             if c in runs]
     base = runs[runs.lever == 'default'].set_index('seed')
     rows = []
@@ -165,7 +187,7 @@ def table(runs:pd.DataFrame) -> pd.DataFrame:
         row = dict(lever=lever, seeds=len(g))
         for c in cols:
             if g[c].notna().any(): row[c] = f"{g[c].mean():.4f} ± {g[c].std(ddof=1):.4f}" if len(g) > 1 else f"{g[c].mean():.4f}"
-        for c in ('last', 'last_field') if 'last_field' in runs else ('last',):
+        for c in [c for c in ('last', 'last_field', 'submitted') if c in runs]:
             d = g.set_index('seed')[c] - base[c].reindex(g.seed).values
             if lever != 'default' and d.notna().any():
                 row[f'gain_{c}'] = f"{d.mean():+.4f} ± {d.std(ddof=1):.4f}" if d.notna().sum() > 1 else f"{d.mean():+.4f}"
@@ -213,10 +235,14 @@ def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
                                n_field=int((~lab).sum()), schedule=r.get('schedule', {}).get('final_size'))
                     with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
                     if name == 'default' and not budget: row['snap_avg'] = snapshot_average_accuracy(learn); row.update(prediction_levers(learn))
-                    if budget:  # the package's own re-estimation (`Learner.fixres(0)`): the lever's inside its budget, the default's here, after it
+                    if budget and r.get('snapshot_valid_accuracy') is not None:  # what `leaves-train --snapshots` submits: the last two snapshots averaged
+                        row.update(snap_avg=r['snapshot_valid_accuracy'], snap_tta=snapshot_tta_accuracy(learn, r['snapshots'][-2:]),
+                                   kept_fp32=r['fp32_valid_accuracy'])
+                    elif budget:  # the package's own re-estimation (`Learner.fixres(0)`): the lever's inside its budget, the default's here, after it
                         if r.get('fixres') is not None: row['fixres0'] = r['fp32_valid_accuracy']
                         else: row['kept_fp32'], row['fixres0'] = package_precise_bn(learn, seed)
                     else: row['precise_bn'], row['fixres32'] = fixres_accuracy(learn, 0), fixres_accuracy(learn, 32)
+                    row['submitted'] = row.get('snap_tta', row['tta'])  # the figure of what `leaves-train` would submit: TTA, of both snapshots with them
                     with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
                     print(row, flush=True); done.append(row)
                 del learn

@@ -121,8 +121,8 @@ def fastest_precisions(speeds:pd.DataFrame, n_train=4, n_valid=1, lead=1.1) -> p
 def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:int=0, n_images:int=None, spent=0.,
                 decode_per_s=None, epoch_decode_per_s=None, bs=64, freeze_epochs=1, small_share=0.5, max_small_epochs=4,
                 min_final_epochs=5, tta_share=0.06, margin=0.04, fixed=1.5, epoch_overhead=1., precision=None, lr_find_iters=None,
-                lead=1.1, fixres=None, fixres_images=FIXRES_IMAGES) -> dict:
-    "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`), each size in `precision` or, if None, its `fastest_precisions`; with `fixres` (px), the batch-norm re-estimation on `fixres_images` training images after training, and prediction at the final size + `fixres`"
+                lead=1.1, fixres=None, fixres_images=FIXRES_IMAGES, snapshots=False) -> dict:
+    "Sizes, epochs, SGDR cycles, lr_find iterations and TTA passes that fit `budget` given measured `speeds` (see `measure_speeds`), each size in `precision` or, if None, its `fastest_precisions`; with `fixres` (px), the batch-norm re-estimation on `fixres_images` training images after training, and prediction at the final size + `fixres`; with `snapshots`, the phase that ends training runs as two cosine cycles and prediction averages the models at their ends (twice the passes)"
     budget = parse_budget(budget)
     if fixres is not None and not (is_whole(fixres) and fixres >= 0): raise LeavesArgumentError(f'fixres={fixres!r}: expected None or a whole number of pixels >= 0')
     sp = speeds if precision is None else speeds[speeds.precision == precision]
@@ -144,14 +144,15 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
     def fix_s(s):  # one pass without gradient over the training images it sees (in fp32: no autocast), and the larger size's cache
         if fixres is None: return 0.
         return min(n_train, fixres_images or n_train)*(1/at({**evaluate, **fp32}, s) + decode) + (n_images/decode_per_s if decode_per_s and extra else 0.)
+    models = 2 if snapshots else 1  # the models prediction averages: with snapshots, the last two cycles' ends
     def tta(s):
         for n in (4, 3, 2, 1, 0):
-            cost = n_test*(n + 1)*(1/at(evaluate, s) + decode)
+            cost = models*n_test*(n + 1)*(1/at(evaluate, s) + decode)
             if cost <= tta_share*budget or n == 0: return n, cost
     left = budget*(1 - margin) - spent - fixed
     # the unsure threshold's pass after training runs in fp32, whatever the training precision (its speed, where measured)
     fp32 = speeds[speeds.precision == 'fp32'].set_index('size')['eval'].to_dict() if (speeds.precision == 'fp32').any() else evaluate
-    def unsure(s): return n_valid*(1/at({**evaluate, **fp32}, s) + decode)
+    def unsure(s): return (1 + 2*snapshots)*n_valid*(1/at({**evaluate, **fp32}, s) + decode)  # and each snapshot's pass, for their average's figure
     step_s = bs*(1/train[small] + decode)  # one lr_find iteration
     lr_iters = lr_find_iters or int(np.clip(0.10*left/step_s, 20, 100))  # given: kept
     lr_s = lr_iters*step_s + LR_FIND_OVERHEAD  # its sweep is held to them (`SweepClock`)
@@ -185,7 +186,7 @@ def plan_budget(budget, speeds:pd.DataFrame, n_train:int, n_valid:int, n_test:in
                    final=plan['final_epochs']*epoch_s(fs) + cache_s(fs) if plan['final_size'] else 0., unsure=unsure(fs), tta=tta(fs)[1], fixed=fixed,
                    **({} if fixres is None else dict(fixres=fix_s(fs))))
     precisions = {int(s): p for s, p in sp['precision'].items()}  # what each size trains in
-    return dict(plan, budget=budget, lr_find_iters=lr_iters, n_cycles=1, cycle_mult=1, precision=precisions[small],
+    return dict(plan, budget=budget, lr_find_iters=lr_iters, n_cycles=1, cycle_mult=1, last_cycles=models, predict_models=models, precision=precisions[small],
                 final_precision=precisions[fs], precisions=precisions,
                 seconds={k: round(v, 1) for k, v in seconds.items()}, predicted=round(sum(seconds.values()), 1),
                 epoch_seconds={int(s): round(epoch_s(s), 1) for s in sp.index}, final_cache_seconds=round(cache_s(fs), 1), rejected=why,
@@ -212,7 +213,9 @@ def describe_plan(plan:dict) -> str:
     if plan.get('fixres') is not None:
         where = f" at +{plan['fixres']} px" if plan['fixres'] else ''
         parts.append(f"batch-norm statistics re-estimated{where} ({fmt_duration(s['fixres'])})")
-    parts.append(f"TTA {plan['tta_n']} passes ({fmt_duration(s['tta'])})" if plan['tta_n'] else f"no TTA ({fmt_duration(s['tta'])})")
+    if plan.get('last_cycles', 1) > 1: parts.append(f"the last phase as {plan['last_cycles']} cosine cycles, a snapshot at each end")
+    of = f" of {plan['predict_models']} snapshots" if plan.get('predict_models', 1) > 1 else ''
+    parts.append(f"TTA {plan['tta_n']} passes{of} ({fmt_duration(s['tta'])})" if plan['tta_n'] else f"no TTA{of} ({fmt_duration(s['tta'])})")
     line1 = (f"budget {fmt_duration(plan['budget'])} {plan_precision(plan)}: " + ', '.join(parts)
              + f"; predicted {fmt_duration(plan['predicted'])} with {fmt_duration(s['spent'])} already spent")
     ep = ', '.join(f'{k} px {v:.0f}s' for k, v in plan['epoch_seconds'].items())
@@ -253,8 +256,8 @@ def final_batch_size(learn, size, precision, bs, candidates=(32, 64, 128, 256), 
 
 # %% ../nbs/11_budget.ipynb #d493284e
 def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32',), freeze_epochs=1, cache=True, lr_find_iters=None,
-             channels_last=True, img_mode='RGB', speeds=None, clock=time.time, crop=None, fixres=None) -> dict:
-    "Measure `learn` at each size up to `max_size` and each of `precisions` (unless `speeds` are given), then plan what is left of `budget` for its folder `path` (`fixres`: see `plan_budget`)"
+             channels_last=True, img_mode='RGB', speeds=None, clock=time.time, crop=None, fixres=None, snapshots=False) -> dict:
+    "Measure `learn` at each size up to `max_size` and each of `precisions` (unless `speeds` are given), then plan what is left of `budget` for its folder `path` (`fixres`, `snapshots`: see `plan_budget`)"
     dls, budget_s = learn.dls, parse_budget(budget)
     # a size whose epoch takes over 15% of the budget cannot get its 5 final epochs beside lr_find and the small size's:
     # larger ones are not measured (at 6m on leafsnap53, 2-core AMD EPYC: measuring stopped after 160 px, not 224 px, and
@@ -266,7 +269,7 @@ def plan_fit(learn, path, budget, budget_start, max_size, bs, precisions=('fp32'
     n_images = len(dls.df) + n_test
     decode = _decode_rates(dls, decode_per_s(path, dls.df['image'], img_mode, crop=crop), cache)
     plan = plan_budget(budget_s, speeds, len(dls.split[0]), len(dls.split[1]), n_test, n_images, spent=clock() - budget_start,
-                       bs=bs, freeze_epochs=freeze_epochs, lr_find_iters=lr_find_iters, fixres=fixres, **decode)
+                       bs=bs, freeze_epochs=freeze_epochs, lr_find_iters=lr_find_iters, fixres=fixres, snapshots=snapshots, **decode)
     final_bs = final_batch_size(learn, plan['final_size'], plan['final_precision'], bs, channels_last=channels_last) if plan['final_size'] else min(bs, 32)
     return dict(plan, final_bs=final_bs)
 
@@ -339,7 +342,7 @@ class BudgetController(Callback):
     def _say(self, msg): self.notes.append(msg); print(f'budget: {msg}', flush=True)
     def after_s(self, size):
         "Seconds what follows training at `size` takes: the batch-norm re-estimation (`fixres`), the unsure threshold's pass (fp32) and the test set's prediction, TTA's passes with it"
-        return self._before_tta(size) + (self.plan['tta_n'] + 1)*self.pass_s[size]
+        return self._before_tta(size) + self.plan.get('predict_models', 1)*(self.plan['tta_n'] + 1)*self.pass_s[size]
     def _before_tta(self, size):
         "Seconds between the end of training at `size` and the test set's first pass, at the speed validation runs"
         p = self.plan
@@ -465,7 +468,8 @@ def plan_tta(self:BudgetController, size):
             p['phase_seconds'][name], p['phase_batches'][name] = round(float(c.given), 1), int(c.batches)
             p.setdefault('phase_end', {})[name] = c.end_pos  # 1: its schedule reached its end
     left = self.end - self.clock() - self._before_tta(size)
-    self._set('time left for prediction', tta_n=next((n for n in (4, 3, 2, 1) if (n + 1)*self.pass_s[size] <= left), 0))
+    models = p.get('predict_models', 1)  # with snapshots, each of the last two cycles' models predicts
+    self._set('time left for prediction', tta_n=next((n for n in (4, 3, 2, 1) if models*(n + 1)*self.pass_s[size] <= left), 0))
 
 @patch
 def report(self:BudgetController) -> str:

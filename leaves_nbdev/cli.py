@@ -29,7 +29,7 @@ from .predict import predict_leaves, write_submission, save_probs, score_submiss
 from .synthetic import make_synthetic_leaves
 from .record import experiment_run, leaderboard, RecordNotWritten, RunFolderBusy, run_folder_lock
 from .export import onnx_metadata  # (export, like every module, takes its error handling from `errors`, not from here)
-from .ensemble import fit_kfold, ensemble_files, check_ensemble_args, ENSEMBLE_METHODS
+from .ensemble import fit_kfold, ensemble, ensemble_files, check_ensemble_args, ENSEMBLE_METHODS
 
 # %% auto #0
 __all__ = ['NOT_OPTIONS', 'OPTION_TYPES', 'FROM_CLI', 'options_of', 'leaves_train', 'leaves_lr_find', 'leaves_predict',
@@ -94,14 +94,18 @@ def _check_test_set(path, decode=True):
     return True
 
 def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True, kept=None, deadline=None):
-    "Predict `path/test.csv` with `model` (a budget's TTA passes ending by its `deadline`), write probabilities and a validated submission to `out`; record the run (`kept`: the kept model, for a message if interrupted)"
+    "Predict `path/test.csv` with `model` (a `Learner` or model file, or a list of them whose probabilities are averaged: snapshots) and a budget's TTA passes ending by its `deadline`, write probabilities and a validated submission to `out`; record the run (`kept`: the kept model, for a message if interrupted)"
     out = Path(out)
     stopped = (f"interrupted while predicting {Path(path)/'test.csv'}: no new submission was written (an earlier {out/'submission.csv'}, if any, "
                f"is as it was)" + (f"; the kept model {kept}" if kept else ''))
     params = dict(kind_params, tta_n=tta_n if tta else 0)
     with run_folder_lock(out), experiment_run(out/'runs.db', 'predict', params) as run, on_interrupt(stopped):
-        probs = predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check, deadline=deadline)
-        params['tta_n'] = probs.attrs['tta_passes']  # the passes that ran, fewer than planned where a budget's deadline came first; the end's row says so
+        models, each = list(model) if isinstance(model, (list, tuple)) else [model], []
+        for i, m in enumerate(models):  # each model ends its passes by its share of the time left
+            by = None if deadline is None else time.time() + (deadline - time.time())/(len(models) - i)
+            each.append(predict_leaves(m, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check and i == 0, deadline=by))
+        probs = each[0] if len(each) == 1 else ensemble(each)
+        params['tta_n'] = min(p.attrs['tta_passes'] for p in each)  # the passes that ran, fewer than planned where a budget's deadline came first; the end's row says so
         run.files = [save_probs(probs, out/'test_probs.npz'), write_submission(probs, path, out/'submission.csv')]
     return run.files[1]
 
@@ -112,7 +116,9 @@ def _accuracy_line(r):
     fixed = (f"; the kept model with its batch-norm statistics re-estimated at {r['size']} px {plain:.4f} (fp32)" if plain is not None and r.get('fixres') is not None else
              f"; {plain:.4f} in one fp32 pass, as the model file predicts" if plain is not None and abs(plain - r['valid_accuracy']) > 1e-9 else '')
     return (f"validation accuracy: last epoch {r['last_valid_accuracy']:.4f}; best epoch {r['valid_accuracy']:.4f} (epoch {r['best_epoch']}, "
-            f"the kept model, selected on these same rows){fixed}; {r['seconds']:.0f} s")
+            f"the kept model, selected on these same rows){fixed}"
+            + (f"; the last two snapshots averaged {r['snapshot_valid_accuracy']:.4f}" if r.get('snapshot_valid_accuracy') is not None else '')
+            + f"; {r['seconds']:.0f} s")
 
 # %% ../nbs/09_cli.ipynb #3080e491
 @call_parse
@@ -145,8 +151,11 @@ def _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw):
     planned = r['schedule']['tta_n']  # the passes a budget's plan paid for, or a replayed plan's (none with --tta false)
     if planned is not None: tta, tta_n = tta and planned > 0, max(planned, 1)
     if has_test:
+        # --snapshots: the mean of the last two snapshots' predictions (each at the size it trained at); else the kept model's
+        model = r['snapshots'][-2:] if a.snapshots and r['snapshots'] else learn
+        if model is not learn: print(f"predicting with the snapshots {', '.join(f.name for f in model)}, averaged")
         with single_process():  # after training on several processes, the first predicts alone
-            sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False, kept=r['kept_model'],
+            sub = _predict_and_submit(model, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False, kept=r['kept_model'],
                                       deadline=prediction_deadline(r['plan'], start) if kw.get('budget') else None)  # a replay runs its passes
         print(f"submission: {sub}")
     print(f"model: {r['model']}")

@@ -24,7 +24,8 @@ from .record import experiment_run, run_folder_lock
 # %% auto #0
 __all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
            'single_process', 'check_fit_args', 'cache_fits', 'folder_learner', 'read_schedule', 'fit_schedule',
-           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'keep_unsure_threshold', 'fit_leaves']
+           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'snapshot_valid_preds', 'keep_unsure_threshold',
+           'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -34,7 +35,11 @@ class SaveBestLeavesModel(TrackerCallback):
         self.keep_last = monitor is None
         super().__init__(monitor='train_loss' if self.keep_last else monitor, reset_on_fit=reset_on_fit)
         self.fname, self.snapshot_epochs, self.snapshot_fmt = Path(fname), set(snapshot_epochs), snapshot_fmt
-        self.best_epoch, self.saved_best, self.snapshots, self.n_epochs = None, None, [], 0
+        self.best_epoch, self.saved_best, self.snapshots, self.n_epochs, self.end_snapshot = None, None, [], 0, False
+
+    def snapshot(self, name):
+        "Keep the model as it is now as the snapshot `name` (an epoch, or `epoch_batch` within one)"
+        if rank_distrib() == 0: self.snapshots.append(save_leaves_model(self.learn, self.fname.parent/self.snapshot_fmt.format(name)))
 
     def after_epoch(self):
         "Epochs are counted across fits (a frozen phase, then SGDR), as in `history.csv`; `best_epoch` and `saved_best` say what the file holds"
@@ -43,12 +48,13 @@ class SaveBestLeavesModel(TrackerCallback):
         improved = self.keep_last or self.new_best
         if rank_distrib() == 0:  # under Accelerate, one process writes
             if improved: save_leaves_model(self.learn, self.fname)
-            if epoch in self.snapshot_epochs:
-                self.snapshots.append(save_leaves_model(self.learn, self.fname.parent/self.snapshot_fmt.format(epoch)))
+            if epoch in self.snapshot_epochs: self.snapshot(epoch)
         # only once the file is written: a run stopped during the write still names the model the file holds
         if improved: self.best_epoch, self.saved_best = epoch, None if self.keep_last else float(self.best)
 
     def after_fit(self):
+        "The model as the fit ended is a snapshot where `end_snapshot` asks (a phase whose cycles end on the clock: `_CycleSnapshots`); then the kept model is reloaded"
+        if self.end_snapshot: self.end_snapshot = False; self.snapshot(self.n_epochs - 1)
         distrib_barrier()  # under Accelerate, the first process has finished writing
         if self.fname.exists(): unwrap_model(self.learn.model).load_state_dict(read_leaves_model(self.fname)['state'])
 
@@ -265,7 +271,6 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
         need(lr is None, 'lr', lr, 'a budget plans its own lr_find; give the budget or the learning rate, not both')
         need(final_size is None and not final_epochs, 'final_size', final_size, "a budget chooses the final size itself ('size' is the largest it may use)")
         need(size >= 64, 'size', size, 'a budget needs room to plan: the largest size it may use must be at least 64 px')
-        need(not snapshots, 'snapshots', snapshots, 'a budget re-plans its cycles as it runs; snapshots need a schedule given')
         # each process would measure, and so plan, on its own: their schedules could differ and leave one waiting
         need(num_distrib() <= 1, 'budget', budget, f'plans the run of one process; with {num_distrib()} processes give the schedule (n_cycles, final_size...)')
     if splits is not None:
@@ -343,14 +348,14 @@ def dls_at(self:Learner, size, bs=None) -> DataLoaders:
                       vocab=dls.vocab, check=False, cache=f['cache'], num_workers=f['num_workers'], extra_batch_tfms=norm, crop=f.get('crop'))
 
 @patch
-def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None, least=8, until=None):
-    "Progressive resizing: train one more cosine cycle of `epochs` at `size`; the loaders and recipe go back if no epoch there beats the kept model. Out of GPU memory, the batch is halved (down to `least`) and the cycle starts again"
+def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None, least=8, until=None, n_cycles=1):
+    "Progressive resizing: train one more cosine cycle of `epochs` at `size` (`n_cycles` equal ones on a phase's clock `until`); the loaders and recipe go back if no epoch there beats the kept model. Out of GPU memory, the batch is halved (down to `least`) and the cycle starts again"
     saver, before = first(cb for cb in L(cbs) if isinstance(cb, SaveBestLeavesModel)), (self.dls, self.leaves_recipe['size'])
     n_before, bs = saver.n_epochs if saver else 0, bs or self.dls.bs
     self.leaves_recipe['size'] = size  # prediction resizes to the size the kept weights trained at
     while True:
         self.dls = self.dls_at(size, bs)
-        try: self.fit_sgdr_any_mult(1, epochs, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom, until=until); break
+        try: self.fit_sgdr_any_mult(n_cycles, epochs if n_cycles == 1 else epochs/n_cycles, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom, until=until); break
         except torch.OutOfMemoryError as e: why = ' '.join(str(e).split())[:200]
         self._end_cleanup()  # the batch, its predictions and loss: what held the memory
         if self.opt is not None: self.opt.zero_grad()
@@ -408,9 +413,10 @@ def fixres(self:Learner, extra=0, n_images=FIXRES_IMAGES):
 
 # %% ../nbs/05_train.ipynb #dcb9670e
 SCHEDULE_KEYS = ('size', 'bs', 'lr', 'lr_find_iters', 'precision', 'final_precision', 'channels_last', 'freeze_epochs', 'n_cycles', 'cycle_len', 'cycle_mult',
-                 'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n', 'phase_batches', 'cut')
+                 'restart_epochs', 'final_size', 'final_epochs', 'final_bs', 'tta_n', 'phase_batches', 'cut', 'last_cycles')
 # phase_batches: {phase: training batches} a budget's phases ran, replayed batch for batch; cut: {phase: epochs run} (older plan files);
-# final_precision: the final size's, where a budget found another precision faster there (None: `precision`)
+# final_precision: the final size's, where a budget found another precision faster there (None: `precision`);
+# last_cycles: the cosine cycles of the phase that ends training on a budget's clock (2 with snapshots; None in older plans: 1)
 
 def read_schedule(plan) -> dict:
     "The schedule (`SCHEDULE_KEYS`) of `plan`: a dict, or the `plan.json` a run wrote"
@@ -420,7 +426,7 @@ def read_schedule(plan) -> dict:
         if not Path(plan).is_file(): raise LeavesDataError(f"plan file {name} not found")
         try: d = json.loads(Path(plan).read_text())
         except (ValueError, UnicodeDecodeError) as e: raise LeavesDataError(f"{name}: not a JSON plan ({e})") from None
-    optional = ('final_precision', 'phase_batches', 'cut')  # plan files from before them, or from after 'cut'
+    optional = ('final_precision', 'phase_batches', 'cut', 'last_cycles')  # plan files from before them, or from after 'cut'
     missing = [k for k in SCHEDULE_KEYS if k not in d and k not in optional] if isinstance(d, dict) else list(SCHEDULE_KEYS)
     if missing: raise LeavesDataError(f"{name}: not a plan leaves_nbdev wrote (no {', '.join(missing)})")
     return {k: d.get(k) for k in SCHEDULE_KEYS}
@@ -440,10 +446,10 @@ def _schedule(learn, a, start, first) -> dict:
         return dict(cut=None, size=a.size, bs=a.bs, lr=a.lr, lr_find_iters=a.lr_find_iters, precision=precision, freeze_epochs=a.freeze_epochs if frozen else 0,
                     channels_last=cl is True or (cl == 'auto' and precision != 'fp32'), n_cycles=a.n_cycles, cycle_len=a.cycle_len,
                     cycle_mult=a.cycle_mult, restart_epochs=0, final_size=a.final_size, final_epochs=a.final_epochs, final_bs=None, final_precision=None, tta_n=None,
-                    phase_batches=None)
+                    phase_batches=None, last_cycles=1)
     plan = plan_fit(learn, a.path, a.budget, start, a.size, a.bs, _budget_precisions(a.precision), a.freeze_epochs if frozen else 0,
                     learn.leaves_folder['cache'], a.lr_find_iters, cl in (True, 'auto'), a.img_mode, crop=learn.leaves_folder.get('crop'),
-                    fixres=a.fixres)
+                    fixres=a.fixres, snapshots=a.snapshots)
     if first: print(describe_plan(plan), flush=True)
     # channels-last under a budget: measured 1.3-1.4x faster in fp32 on a CPU too
     return dict(plan, bs=a.bs, lr=None, channels_last=cl in (True, 'auto'), restart_epochs=0, cut=None, phase_batches={})
@@ -466,11 +472,14 @@ def _keepers(learn, s, out, snapshots, bars):
     # is unfrozen now, before lr_find sweeps it
     if not s['freeze_epochs']: learn.unfreeze()
     if not bars_wanted(bars): learn.logger = noop  # LeavesHistory prints the epoch lines instead
-    # a process's epoch under torchrun is its share of the batches (fastai's `DistributedDL`), and a replay counts its own
-    ends = _snapshot_epochs(s, math.ceil(len(learn.dls.train)/max(num_distrib(), 1))) if snapshots else ()
+    # a process's epoch under torchrun is its share of the batches (fastai's `DistributedDL`), and a replay counts its own;
+    # a phase whose cycles end on the clock (a budget's with snapshots, or its replay) takes its own (`_CycleSnapshots`)
+    on_clock = (s.get('last_cycles') or 1) if snapshots else 1
+    ends = _snapshot_epochs(s, math.ceil(len(learn.dls.train)/max(num_distrib(), 1))) if snapshots and on_clock == 1 else ()
+    n_snap = len(ends) + on_clock*(on_clock > 1)
     if rank_distrib() == 0:  # before lr_find: a full disk found after twenty minutes costs twenty minutes
-        check_free_space(out, model_file_bytes(learn.model)*(2 + len(ends)), 'the model file (each new one written before the last goes)'
-                         + (f' and {len(ends)} snapshots' if len(ends) else ''))
+        check_free_space(out, model_file_bytes(learn.model)*(2 + n_snap), 'the model file (each new one written before the last goes)'
+                         + (f' and {n_snap} snapshots' if n_snap else ''))
     has_valid = len(learn.dls.split[1]) > 0
     if not has_valid and rank_distrib() == 0:
         print(f"no validation split (valid_pct=0): training on all {len(learn.dls.split[0])} rows and keeping the last epoch's model", flush=True)
@@ -504,27 +513,45 @@ def _replayed(s, name) -> PhaseClock|None:
     n = (s.get('phase_batches') or {}).get(name)
     return None if n is None else PhaseClock(n)
 
-def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller=None):
-    "Train `learn` from `lr` through `schedule`: the frozen epochs, the SGDR cycles, a warm restart, the final size; under a budget each phase runs on the clock its `controller` gives it, replayed from a plan on the batches it ran"
+class _CycleSnapshots(Callback):
+    "Keep a snapshot at the end of each of the `n` equal cosine cycles of a phase on the clock `until` (a `PhaseClock`): the batch that reaches a cycle's end, and, through `saver`, the model as the phase ends"
+    order = PhaseClock.order + 1  # after the clock has counted the batch
+    def __init__(self, saver, until, n): store_attr(); self.ended = 1
+    def before_fit(self): self.saver.end_snapshot = True  # the last cycle ends with the phase: the saver keeps it before reloading the kept model
+    def after_batch(self):
+        if self.training and self.ended < self.n and self.until.pos >= self.ended/self.n:
+            self.saver.snapshot(f'{self.saver.n_epochs}_{self.iter}'); self.ended += 1
+
+def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller=None, snapshots=False):
+    "Train `learn` from `lr` through `schedule`: the frozen epochs, the SGDR cycles, a warm restart, the final size; under a budget each phase runs on the clock its `controller` gives it, replayed from a plan on the batches it ran; the phase that ends training runs as the schedule's `last_cycles` cosine cycles on its clock, a snapshot at each end where `snapshots`"
     s, c = schedule, controller
-    def phase(name):
-        "Start the phase `name`: its callbacks (a replayed older plan's cut), and its clock"
+    k = s.get('last_cycles') or 1
+    saver = first(cb for cb in L(cbs) if isinstance(cb, SaveBestLeavesModel)) if snapshots else None
+    def phase(name, ends=False):
+        "Start the phase `name` (`ends`: it ends training): its cosine cycles, its callbacks (a replayed older plan's cut, its cycles' snapshots) and its clock"
         learn.leaves_phase, learn.leaves_trainable[name], cut = name, _trainable(learn), (s.get('cut') or {}).get(name)
         until = learn.leaves_clocks[name] = c.phase_clock(name) if c else _replayed(s, name)
-        return dict(cbs=L(cbs) + L(_StopAfter(cut) if cut else None), until=until)
+        n = k if ends and until is not None else 1  # cycles end on a clock: a budget's, or a replay's batches
+        snap = _CycleSnapshots(saver, until, n) if n > 1 and saver is not None else None
+        return n, dict(cbs=L(cbs) + L(_StopAfter(cut) if cut else None) + L(snap), until=until)
     learn.leaves_trainable, learn.leaves_clocks, lr_max = {}, {}, lr
-    if s['freeze_epochs']: lr_max = learn.fit_frozen(s['freeze_epochs'], lr, mom=mom, **phase('frozen'))
+    if s['freeze_epochs']:
+        _, kw = phase('frozen')
+        lr_max = learn.fit_frozen(s['freeze_epochs'], lr, mom=mom, **kw)
     if c: c.plan_small(learn)  # the whole model trains from here: its real speed sets the rest
+    final = lambda: s['final_size'] and s['final_epochs']
     if s['cycle_len']:
-        learn.fit_sgdr_any_mult(s['n_cycles'], s['cycle_len'], lr_max=lr_max, cycle_mult=s['cycle_mult'], mom=mom,
-                                **phase('sgdr' if s['freeze_epochs'] else 'train'))
+        n, kw = phase('sgdr' if s['freeze_epochs'] else 'train', ends=not final() and not s.get('restart_epochs'))
+        learn.fit_sgdr_any_mult(n if n > 1 else s['n_cycles'], s['cycle_len'], lr_max=lr_max, cycle_mult=1 if n > 1 else s['cycle_mult'], mom=mom, **kw)
     if c: c.plan_final(learn)
     if s.get('restart_epochs'):  # time for no final size: one more cycle, a warm restart, at this size
-        learn.fit_sgdr_any_mult(1, s['restart_epochs'], lr_max=lr_max, cycle_mult=1, mom=mom, **phase('restart'))
-    if s['final_size'] and s['final_epochs']:
+        n, kw = phase('restart', ends=not final())
+        learn.fit_sgdr_any_mult(n, s['restart_epochs'] if n == 1 else s['restart_epochs']/n, lr_max=lr_max, cycle_mult=1, mom=mom, **kw)
+    if final():
         mixed = s.get('final_precision') not in (None, s['precision'])  # a budget's: the final size in the precision faster there
         if mixed: _set_precision(learn, _precision(s['final_precision'], warn=False))
-        learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, **phase(f"final {s['final_size']}px"))
+        n, kw = phase(f"final {s['final_size']}px", ends=True)
+        learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, n_cycles=n, **kw)
         # where no final epoch beat the small size's model, that model is kept: it predicts at its size, in its precision
         if mixed and learn.leaves_recipe['size'] != s['final_size']: _set_precision(learn, _precision(s['precision'], warn=False))
     if c: c.plan_tta(learn.leaves_recipe['size'])
@@ -596,6 +623,20 @@ def _valid_preds(learn:Learner):
     "`(probs, targs)` of `learn`'s validation split in one plain pass: in fp32, as prediction runs (no autocast), and by this process alone (after a run on several, fastai would wait for the others to gather predictions)"
     with learn.no_bar(), learn.no_logging(), plain_precision(learn), single_process(): return learn.get_preds(dl=learn.dls.valid)
 
+def snapshot_valid_preds(learn:Learner, files):
+    "`(probs, targs)` of `learn`'s validation split averaged over the model files `files` (snapshots), each in one plain pass at the size it trained at; the learner's weights and loaders stay as they were"
+    model, dls = unwrap_model(learn.model), learn.dls
+    state, probs = copy.deepcopy(model.state_dict()), []
+    try:
+        for f in files:
+            d = read_leaves_model(f)
+            model.load_state_dict(d['state'])
+            learn.dls = dls if d['recipe']['size'] == learn.leaves_recipe['size'] else learn.dls_at(d['recipe']['size'])
+            p, targs = _valid_preds(learn)
+            probs.append(p)
+    finally: model.load_state_dict(state); learn.dls = dls
+    return torch.stack(probs).mean(0), targs
+
 def keep_unsure_threshold(learn:Learner, fname, keep=0.95, preds=None):
     "Store the unsure threshold of `learn`'s validation split (one plain pass, or its `preds` where already made) in its recipe and in the model file `fname`"
     if not len(learn.dls.valid.dataset): return None
@@ -637,7 +678,7 @@ def fit_leaves(
     precision='auto',        # 'auto' (bf16 or fp16 on a CUDA GPU, fp32 elsewhere), 'fp32', 'fp16' or 'bf16'
     channels_last='auto',    # channels-last tensors: True, False, or 'auto' (with mixed precision or a budget)
     out='leaves_out',        # folder for the model file, history, curves, lr_find plot and record
-    snapshots=False,         # also keep the model at the end of every SGDR cycle
+    snapshots=False,         # also keep the model at the end of every SGDR cycle (a budget: the last phase runs as two cycles, a snapshot at each end); `leaves-train` averages the last two
     fixres=None,             # after training, re-estimate the batch-norm statistics at the kept size + this many px and predict there (0: at the kept size; `Learner.fixres`)
     record=True,             # the experiment record: True (`out/runs.db`), a database path, or False
     bars=None,               # progress bars: None (in a notebook or terminal), True, or False (plain lines)
@@ -674,10 +715,10 @@ def fit_leaves(
                 lr = s['lr'] = s['lr'] or _lr_find(learn, suggest, out, s['lr_find_iters'], show, first, s.get('seconds', {}).get('lr_find'))
                 t_lr = time.time() - t_lr
                 with _distributed(learn):
-                    fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller)
+                    fit_schedule(learn, _from_first_process(lr), s, mom, [saver, history, _Heartbeat(run, saver), *L(cbs), *L(controller)], controller, snapshots)
             except KeyboardInterrupt: raise _interrupted(saver, history, run, first) from None  # Ctrl-C, SIGTERM: the best model is safe
         try:  # minutes on a CPU still: the batch-norm re-estimation, the unsure threshold's validation pass, the curves
-            plain = probs = None
+            plain = probs = snap = None
             if fixres is not None:  # every process (a GPU's SyncBatchNorm waits for all); the model file is the kept model's until the first replaces it
                 learn.fixres(fixres)
                 if first: save_leaves_model(learn, out/'model.pt.gz'); saver.fixed_at = learn.leaves_recipe['size']  # what an interruption now says
@@ -685,9 +726,11 @@ def fit_leaves(
                 preds = _valid_preds(learn)
                 plain, probs = float(accuracy(*preds)), preds[0]  # the model file as it predicts: fp32, where mixed precision chose the epoch
                 keep_unsure_threshold(learn, out/'model.pt.gz', preds=preds)  # what prediction calls unsure
+                # the last two snapshots' average: fixed by the schedule, chosen on no row it scores
+                if saver.snapshots: snap = float(accuracy(*snapshot_valid_preds(learn, saver.snapshots[-2:])))
             learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
                                            lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable, kept_model=kept_model(saver),
-                                           fp32_valid_accuracy=plain, valid_probs=probs, fixres=fixres)
+                                           fp32_valid_accuracy=plain, valid_probs=probs, fixres=fixres, snapshot_valid_accuracy=snap)
         except KeyboardInterrupt: raise _interrupted(saver, history, run, first, trained=True) from None
     return learn
 
