@@ -19,8 +19,8 @@ Each run's last epoch is also scored on the lab scans and the field photos apart
 model is re-estimated the same way after its run (`kept_fp32`: its plain fp32 pass before, `fixres0` after). The
 `snapshots` lever (under `--budget`) runs `fit_leaves(snapshots=True)`: the phase that ends training as two cosine
 cycles, the models at their ends averaged, plain (`snap_avg`) and each with fastai's TTA (`snap_tta`). `submitted` is
-the figure of what `leaves-train` would submit (TTA of the kept model; of both snapshots for that lever), and its gain,
-paired by seed, decides.
+the figure of what `leaves-train` would submit (the TTA passes the run's plan paid for, `tta_n`, of the kept model; of
+both snapshots for that lever), and its gain, paired by seed, decides.
 
     python bench/levers.py --budget 6m --levers "default,snapshots" --out bench/_results/levers_snapshots
 
@@ -154,8 +154,12 @@ def snapshot_average_accuracy(learn):
     finally: learn.model.load_state_dict(state)
     return float(accuracy(probs, targs))
 
-def snapshot_tta_accuracy(learn, files):
-    "What `leaves-train --snapshots` submits, scored on the validation split: fastai's TTA of each snapshot in `files` (at the size it trained at), averaged"
+def planned_passes(learn, dl, n):
+    "Probabilities and targets of `dl` as `leaves-train` predicts: fastai's TTA with the `n` augmented passes its plan paid for, or the plain pass where it paid for none"
+    return learn.tta(dl=dl, n=n) if n else learn.get_preds(dl=dl)
+
+def snapshot_tta_accuracy(learn, files, n=4):
+    "What `leaves-train --snapshots` submits, scored on the validation split: fastai's TTA (`n` augmented passes) of each snapshot in `files` (at the size it trained at), averaged"
     import copy
     from leaves_nbdev.models import read_leaves_model
     state, probs = copy.deepcopy(learn.model.state_dict()), []
@@ -164,7 +168,7 @@ def snapshot_tta_accuracy(learn, files):
             for f in files:
                 d = read_leaves_model(f); learn.model.load_state_dict(d['state'])
                 dl = learn.dls.valid if d['recipe']['size'] == learn.leaves_recipe['size'] else learn.dls_at(d['recipe']['size']).valid
-                p, targs = learn.tta(dl=dl); probs.append(p)
+                p, targs = planned_passes(learn, dl, n); probs.append(p)
     finally: learn.model.load_state_dict(state)
     return float(accuracy(torch.stack(probs).mean(0), targs))
 
@@ -235,14 +239,17 @@ def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
                                n_field=int((~lab).sum()), schedule=r.get('schedule', {}).get('final_size'))
                     with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
                     if name == 'default' and not budget: row['snap_avg'] = snapshot_average_accuracy(learn); row.update(prediction_levers(learn))
+                    n = row['tta_n'] = (r.get('plan') or {}).get('tta_n', 4)  # the TTA passes a budget's plan paid for
                     if budget and r.get('snapshot_valid_accuracy') is not None:  # what `leaves-train --snapshots` submits: the last two snapshots averaged
                         row.update(snap_avg=r['snapshot_valid_accuracy'], snap_tta=snapshot_tta_accuracy(learn, r['snapshots'][-2:]),
                                    kept_fp32=r['fp32_valid_accuracy'])
-                    elif budget:  # the package's own re-estimation (`Learner.fixres(0)`): the lever's inside its budget, the default's here, after it
+                        row['submitted'] = row['snap_tta'] if n == 4 else snapshot_tta_accuracy(learn, r['snapshots'][-2:], n)
+                    else:  # (before the re-estimation below changes the model)
+                        with learn.no_bar(), learn.no_logging(): row['submitted'] = row['tta'] if n == 4 else float(accuracy(*planned_passes(learn, learn.dls.valid, n)))
+                    if budget and r.get('snapshot_valid_accuracy') is None:  # the package's own re-estimation (`Learner.fixres(0)`): the lever's inside its budget, the default's here, after it
                         if r.get('fixres') is not None: row['fixres0'] = r['fp32_valid_accuracy']
                         else: row['kept_fp32'], row['fixres0'] = package_precise_bn(learn, seed)
-                    else: row['precise_bn'], row['fixres32'] = fixres_accuracy(learn, 0), fixres_accuracy(learn, 32)
-                    row['submitted'] = row.get('snap_tta', row['tta'])  # the figure of what `leaves-train` would submit: TTA, of both snapshots with them
+                    elif not budget: row['precise_bn'], row['fixres32'] = fixres_accuracy(learn, 0), fixres_accuracy(learn, 32)
                     with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
                     print(row, flush=True); done.append(row)
                 del learn

@@ -552,4 +552,5 @@ d = { 'settings': { 'branch': 'main',
                                     'leaves_nbdev.train.single_process': ('train.html#single_process', 'leaves_nbdev/train.py'),
                                     'leaves_nbdev.train.snapshot_valid_preds': ('train.html#snapshot_valid_preds', 'leaves_nbdev/train.py'),
                                     'leaves_nbdev.train.torch_optimizer': ('train.html#torch_optimizer', 'leaves_nbdev/train.py'),
-                                    'leaves_nbdev.train.unsure_threshold': ('train.html#unsure_threshold', 'leaves_nbdev/train.py')}}}
+                                    'leaves_nbdev.train.unsure_threshold': ('train.html#unsure_threshold', 'leaves_nbdev/train.py'),
+                                    'leaves_nbdev.train.weights_of': ('train.html#weights_of', 'leaves_nbdev/train.py')}}}

@@ -281,7 +281,7 @@ class PhaseClock(ParamScheduler):
         super().__init__(scheds or {})
         # `least`: a batch and its validation even with no time left (a run's first phase: it ends with a model, however late)
         self.given, self.clock, self.deadline, self.n_epoch_cap, self.reserve, self.least = given, clock, deadline, n_epoch, 0., least
-        self.batches, self.done, self.end_pos, self.forced = 0, False, None, False
+        self.batches, self.done, self.end_pos, self.forced, self.floor = 0, False, None, False, 0.
 
     def with_scheds(self, scheds): self.scheds = scheds; return self
     def n_epochs(self, n_batches:int) -> int:
@@ -294,11 +294,11 @@ class PhaseClock(ParamScheduler):
     @property
     def pos(self) -> float:
         "How far the phase is: 0 at its start, 1 at its last batch (the one that ends before its deadline, less what follows an epoch's training: validation, saving)"
-        return min(self._used()/max(self.given - self.reserve - self._batch_s(), 1e-9), 1.)
+        return max(min(self._used()/max(self.given - self.reserve - self._batch_s(), 1e-9), 1.), self.floor)  # `floor`: where a cycle ended (`_CycleSnapshots`)
 
     def before_fit(self):
         super().before_fit()
-        self.t0, self.batches, self.done, self.batch_s = self.clock() if self.clock else 0., 0, False, []
+        self.t0, self.batches, self.done, self.batch_s, self.floor = self.clock() if self.clock else 0., 0, False, [], 0.
         if self.deadline is not None: self.given = self.deadline - self.t0  # seconds from now: building loaders came out of them
         if self.given <= 0 and not self.least: self.done, self.end_pos = True, 1.; raise CancelFitException()  # no time, or no batch, left for it
         self.forced = self.given <= 0  # `least`'s one batch
@@ -460,16 +460,16 @@ def plan_final(self:BudgetController, learn):
     self._set('at the pace the run keeps, no final size fits', final_size=None, final_epochs=0, final_precision=p['precision'], restart_epochs=restart)
 
 @patch
-def plan_tta(self:BudgetController, size):
-    "After training at `size`: record what each phase was given and ran, then the TTA passes (4 down to none) that end before the budget, at the speed validation ran (the unsure threshold's pass first)"
+def plan_tta(self:BudgetController, size, models=1):
+    "After training: record what each phase was given and ran, then the TTA passes (4 down to none) of `models` models predicting at `size` that end before the budget, at the speed validation ran (the unsure threshold's pass first)"
     p = self.plan
     for name, c in self.clocks.items():
         if getattr(c, 'given', None) is not None and hasattr(c, 't0'):
             p['phase_seconds'][name], p['phase_batches'][name] = round(float(c.given), 1), int(c.batches)
             p.setdefault('phase_end', {})[name] = c.end_pos  # 1: its schedule reached its end
     left = self.end - self.clock() - self._before_tta(size)
-    models = p.get('predict_models', 1)  # with snapshots, each of the last two cycles' models predicts
-    self._set('time left for prediction', tta_n=next((n for n in (4, 3, 2, 1) if models*(n + 1)*self.pass_s[size] <= left), 0))
+    # with snapshots, each of the last two cycles' models predicts (one, the kept model, where a cycle end was missed)
+    self._set('time left for prediction', tta_n=next((n for n in (4, 3, 2, 1) if models*(n + 1)*self.pass_s[size] <= left), 0), predict_models=models)
 
 @patch
 def report(self:BudgetController) -> str:

@@ -22,7 +22,7 @@ from .errors import _console_script  # whether a console script runs: where its 
 from .data import leaves_dls, read_leaves_csv, check_images, check_data_args, leaves_cache_dir, image_cache_files, clear_image_cache
 from .models import leaves_learner, check_model_args
 from .lr_find import find_lr, auto_suggestion, LR_SUGGESTIONS
-from .train import fit_leaves, check_fit_args, single_process, cache_fits
+from .train import fit_leaves, check_fit_args, single_process, cache_fits, weights_of
 from .models import read_leaves_model
 from .budget import fmt_duration, prediction_deadline
 from .predict import predict_leaves, write_submission, save_probs, score_submission
@@ -93,17 +93,18 @@ def _check_test_set(path, decode=True):
         check_images(path, read_leaves_csv(path, 'test.csv', cols=('image',)), 'test.csv', decode=decode)
     return True
 
-def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True, kept=None, deadline=None):
-    "Predict `path/test.csv` with `model` (a `Learner` or model file, or a list of them whose probabilities are averaged: snapshots) and a budget's TTA passes ending by its `deadline`, write probabilities and a validated submission to `out`; record the run (`kept`: the kept model, for a message if interrupted)"
+def _predict_and_submit(model, path, out, tta, tta_n, bs, kind_params, cache=False, check=True, kept=None, deadline=None, snapshots=None):
+    "Predict `path/test.csv` with `model` (a `Learner` or model file; with `snapshots`, the learner holding each of those model files in turn, their probabilities averaged) and a budget's TTA passes ending by its `deadline`, write probabilities and a validated submission to `out`; record the run (`kept`: the kept model, for a message if interrupted)"
     out = Path(out)
     stopped = (f"interrupted while predicting {Path(path)/'test.csv'}: no new submission was written (an earlier {out/'submission.csv'}, if any, "
                f"is as it was)" + (f"; the kept model {kept}" if kept else ''))
     params = dict(kind_params, tta_n=tta_n if tta else 0)
     with run_folder_lock(out), experiment_run(out/'runs.db', 'predict', params) as run, on_interrupt(stopped):
-        models, each = list(model) if isinstance(model, (list, tuple)) else [model], []
-        for i, m in enumerate(models):  # each model ends its passes by its share of the time left
-            by = None if deadline is None else time.time() + (deadline - time.time())/(len(models) - i)
-            each.append(predict_leaves(m, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check and i == 0, deadline=by))
+        each, weights = [], snapshots or [None]
+        for i, f in enumerate(weights):  # each model ends its passes by its share of the time left
+            by = None if deadline is None else time.time() + (deadline - time.time())/(len(weights) - i)
+            with weights_of(model, f) if f else contextlib.nullcontext():  # the learner's loaders and image cache, as the plan timed them
+                each.append(predict_leaves(model, path, tta=tta, n=tta_n, bs=bs, cache=cache, check=check and i == 0, deadline=by))
         probs = each[0] if len(each) == 1 else ensemble(each)
         params['tta_n'] = min(p.attrs['tta_passes'] for p in each)  # the passes that ran, fewer than planned where a budget's deadline came first; the end's row says so
         run.files = [save_probs(probs, out/'test_probs.npz'), write_submission(probs, path, out/'submission.csv')]
@@ -151,11 +152,12 @@ def _train_and_submit(path, out, tta, tta_n, start, has_test, a, kw):
     planned = r['schedule']['tta_n']  # the passes a budget's plan paid for, or a replayed plan's (none with --tta false)
     if planned is not None: tta, tta_n = tta and planned > 0, max(planned, 1)
     if has_test:
-        # --snapshots: the mean of the last two snapshots' predictions (each at the size it trained at); else the kept model's
-        model = r['snapshots'][-2:] if a.snapshots and r['snapshots'] else learn
-        if model is not learn: print(f"predicting with the snapshots {', '.join(f.name for f in model)}, averaged")
+        # --snapshots under a budget (or its plan replayed): the mean of the ending phase's two cycle-end models; else the kept model
+        snaps = r['averaged_snapshots']
+        if snaps: print(f"predicting with the snapshots {', '.join(f.name for f in snaps)}, averaged")
+        elif a.snapshots and (r['schedule'].get('last_cycles') or 1) > 1: print(f"snapshots: the phase that ended training did not end each of its {r['schedule']['last_cycles']} cycles with a snapshot, so the kept model predicts")
         with single_process():  # after training on several processes, the first predicts alone
-            sub = _predict_and_submit(model, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=str(r['model'])), check=False, kept=r['kept_model'],
+            sub = _predict_and_submit(learn, path, out, tta, tta_n, a.bs, dict(arch=a.arch, model=', '.join(map(str, snaps or [r['model']]))), check=False, kept=r['kept_model'], snapshots=snaps,
                                       deadline=prediction_deadline(r['plan'], start) if kw.get('budget') else None)  # a replay runs its passes
         print(f"submission: {sub}")
     print(f"model: {r['model']}")

@@ -24,8 +24,8 @@ from .record import experiment_run, run_folder_lock
 # %% auto #0
 __all__ = ['SCHEDULE_KEYS', 'SaveBestLeavesModel', 'LeavesHistory', 'plot_history', 'DecayGroupsOptimWrapper', 'torch_optimizer',
            'single_process', 'check_fit_args', 'cache_fits', 'folder_learner', 'read_schedule', 'fit_schedule',
-           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'snapshot_valid_preds', 'keep_unsure_threshold',
-           'fit_leaves']
+           'TrainingInterrupted', 'kept_model', 'unsure_threshold', 'weights_of', 'snapshot_valid_preds',
+           'keep_unsure_threshold', 'fit_leaves']
 
 # %% ../nbs/05_train.ipynb #c20794ee
 class SaveBestLeavesModel(TrackerCallback):
@@ -36,10 +36,15 @@ class SaveBestLeavesModel(TrackerCallback):
         super().__init__(monitor='train_loss' if self.keep_last else monitor, reset_on_fit=reset_on_fit)
         self.fname, self.snapshot_epochs, self.snapshot_fmt = Path(fname), set(snapshot_epochs), snapshot_fmt
         self.best_epoch, self.saved_best, self.snapshots, self.n_epochs, self.end_snapshot = None, None, [], 0, False
+        self.cycle_ends = []  # the snapshots of cycles that ended on a clock (`_CycleSnapshots`): what `leaves-train --snapshots` averages
 
-    def snapshot(self, name):
-        "Keep the model as it is now as the snapshot `name` (an epoch, or `epoch_batch` within one)"
-        if rank_distrib() == 0: self.snapshots.append(save_leaves_model(self.learn, self.fname.parent/self.snapshot_fmt.format(name)))
+    def snapshot(self, name, cycle_end=False):
+        "Keep the model as it is now as the snapshot `name` (an epoch, or `epoch_batch` within one); `cycle_end`: at the end of a cycle on a clock"
+        if rank_distrib() != 0: return None
+        f = save_leaves_model(self.learn, self.fname.parent/self.snapshot_fmt.format(name))
+        self.snapshots.append(f)
+        if cycle_end: self.cycle_ends.append(f)
+        return f
 
     def after_epoch(self):
         "Epochs are counted across fits (a frozen phase, then SGDR), as in `history.csv`; `best_epoch` and `saved_best` say what the file holds"
@@ -54,7 +59,7 @@ class SaveBestLeavesModel(TrackerCallback):
 
     def after_fit(self):
         "The model as the fit ended is a snapshot where `end_snapshot` asks (a phase whose cycles end on the clock: `_CycleSnapshots`); then the kept model is reloaded"
-        if self.end_snapshot: self.end_snapshot = False; self.snapshot(self.n_epochs - 1)
+        if self.end_snapshot: self.end_snapshot = False; self.snapshot(self.n_epochs - 1, cycle_end=True)
         distrib_barrier()  # under Accelerate, the first process has finished writing
         if self.fname.exists(): unwrap_model(self.learn.model).load_state_dict(read_leaves_model(self.fname)['state'])
 
@@ -173,7 +178,7 @@ def _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult):
 @patch
 def fit_scheds(self:Learner, scheds:dict, n_epoch, cbs=None, until:PhaseClock=None):
     "fastai's `fit` under the schedules `scheds`: for `n_epoch` epochs (`ParamScheduler`), or on the phase's clock `until` (a `PhaseClock`: a budget's seconds, a replay's batches)"
-    if until is None: return self.fit(n_epoch, cbs=ParamScheduler(scheds) + L(cbs))
+    if until is None: return self.fit(round(n_epoch), cbs=ParamScheduler(scheds) + L(cbs))  # (whole: `grow_to`'s two cycles of 2.5 epochs are 5.0)
     self.fit(until.n_epochs(len(self.dls.train)), cbs=until.with_scheds(scheds) + L(cbs))
 
 @patch
@@ -271,6 +276,8 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
         need(lr is None, 'lr', lr, 'a budget plans its own lr_find; give the budget or the learning rate, not both')
         need(final_size is None and not final_epochs, 'final_size', final_size, "a budget chooses the final size itself ('size' is the largest it may use)")
         need(size >= 64, 'size', size, 'a budget needs room to plan: the largest size it may use must be at least 64 px')
+        need(not (snapshots and fixres is not None), 'fixres', fixres, 'a budget with snapshots predicts with the snapshots as they trained; '
+             'it would pay for a re-estimation of the kept model that nothing uses: give one of them')
         # each process would measure, and so plan, on its own: their schedules could differ and leave one waiting
         need(num_distrib() <= 1, 'budget', budget, f'plans the run of one process; with {num_distrib()} processes give the schedule (n_cycles, final_size...)')
     if splits is not None:
@@ -280,6 +287,8 @@ def _check_fit_args(arch, size, bs, n_cycles, cycle_len, cycle_mult, lr, opt, wd
         need(lr is None and final_size is None, 'plan', '...', 'the plan sets the learning rate and the sizes; give the plan alone')
         s = read_schedule(plan)
         for p in {s['precision'], s['final_precision']} - {None}: _precision(p, warn=False)  # a plan from another machine: this one must run it
+        need(not (snapshots and fixres is not None and (s['last_cycles'] or 1) > 1), 'fixres', fixres,
+             'this plan with snapshots predicts with the snapshots as they trained; a re-estimation of the kept model would go unused: give one of them')
 
 # %% ../nbs/05_train.ipynb #89fbbd6f
 def cache_fits(path, size, img_mode) -> bool:
@@ -516,11 +525,20 @@ def _replayed(s, name) -> PhaseClock|None:
 class _CycleSnapshots(Callback):
     "Keep a snapshot at the end of each of the `n` equal cosine cycles of a phase on the clock `until` (a `PhaseClock`): the batch that reaches a cycle's end, and, through `saver`, the model as the phase ends"
     order = PhaseClock.order + 1  # after the clock has counted the batch
-    def __init__(self, saver, until, n): store_attr(); self.ended = 1
-    def before_fit(self): self.saver.end_snapshot = True  # the last cycle ends with the phase: the saver keeps it before reloading the kept model
+    def __init__(self, saver, until, n): store_attr(); self.mine = []
+    def before_fit(self):
+        # the cycle ends are this phase's (an earlier phase may have started as the last); a fit that starts again
+        # (`grow_to` out of GPU memory) takes its snapshots again
+        self.saver.snapshots[:] = [f for f in self.saver.snapshots if f not in self.mine]
+        for f in self.mine:
+            if isinstance(f, Path): f.unlink(missing_ok=True)
+        self.saver.cycle_ends[:], self.ended, self.mine = [], 1, []
+        self.saver.end_snapshot = True  # the last cycle ends with the phase: the saver keeps it before reloading the kept model
     def after_batch(self):
         if self.training and self.ended < self.n and self.until.pos >= self.ended/self.n:
-            self.saver.snapshot(f'{self.saver.n_epochs}_{self.iter}'); self.ended += 1
+            self.mine.append(self.saver.snapshot(f'{self.saver.n_epochs}_{self.iter}', cycle_end=True))
+            self.until.floor = self.ended/self.n  # a deadline moved later cannot take the clock back into the cycle that ended
+            self.ended += 1
 
 def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller=None, snapshots=False):
     "Train `learn` from `lr` through `schedule`: the frozen epochs, the SGDR cycles, a warm restart, the final size; under a budget each phase runs on the clock its `controller` gives it, replayed from a plan on the batches it ran; the phase that ends training runs as the schedule's `last_cycles` cosine cycles on its clock, a snapshot at each end where `snapshots`"
@@ -554,7 +572,10 @@ def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller
         learn.grow_to(s['final_size'], s['final_epochs'], lr_max, bs=s.get('final_bs'), mom=mom, n_cycles=n, **kw)
         # where no final epoch beat the small size's model, that model is kept: it predicts at its size, in its precision
         if mixed and learn.leaves_recipe['size'] != s['final_size']: _set_precision(learn, _precision(s['precision'], warn=False))
-    if c: c.plan_tta(learn.leaves_recipe['size'])
+    # the models `leaves-train --snapshots` averages: the ending phase's cycle ends (all, or none where one was missed)
+    learn.leaves_averaged = saver.cycle_ends if saver is not None and k > 1 and len(saver.cycle_ends) == k else []
+    at = (s['final_size'] if final() else s['size']) if learn.leaves_averaged else learn.leaves_recipe['size']  # where prediction runs
+    if c: c.plan_tta(at, models=max(len(learn.leaves_averaged), 1))
     return learn
 
 # %% ../nbs/05_train.ipynb #956ab57b
@@ -623,18 +644,23 @@ def _valid_preds(learn:Learner):
     "`(probs, targs)` of `learn`'s validation split in one plain pass: in fp32, as prediction runs (no autocast), and by this process alone (after a run on several, fastai would wait for the others to gather predictions)"
     with learn.no_bar(), learn.no_logging(), plain_precision(learn), single_process(): return learn.get_preds(dl=learn.dls.valid)
 
-def snapshot_valid_preds(learn:Learner, files):
-    "`(probs, targs)` of `learn`'s validation split averaged over the model files `files` (snapshots), each in one plain pass at the size it trained at; the learner's weights and loaders stay as they were"
+@contextlib.contextmanager
+def weights_of(learn:Learner, fname):
+    "`learn` holding the weights of the model file `fname` (a snapshot), with loaders at the size they trained at; its own weights and loaders come back after"
     model, dls = unwrap_model(learn.model), learn.dls
-    state, probs = copy.deepcopy(model.state_dict()), []
+    state, d = copy.deepcopy(model.state_dict()), read_leaves_model(fname)
     try:
-        for f in files:
-            d = read_leaves_model(f)
-            model.load_state_dict(d['state'])
-            learn.dls = dls if d['recipe']['size'] == learn.leaves_recipe['size'] else learn.dls_at(d['recipe']['size'])
-            p, targs = _valid_preds(learn)
-            probs.append(p)
+        model.load_state_dict(d['state'])
+        if d['recipe']['size'] != learn.leaves_recipe['size']: learn.dls = learn.dls_at(d['recipe']['size'])
+        yield learn
     finally: model.load_state_dict(state); learn.dls = dls
+
+def snapshot_valid_preds(learn:Learner, files):
+    "`(probs, targs)` of `learn`'s validation split averaged over the model files `files` (snapshots), each in one plain pass at the size it trained at (`weights_of`)"
+    probs = []
+    for f in files:
+        with weights_of(learn, f): p, targs = _valid_preds(learn)
+        probs.append(p)
     return torch.stack(probs).mean(0), targs
 
 def keep_unsure_threshold(learn:Learner, fname, keep=0.95, preds=None):
@@ -678,7 +704,7 @@ def fit_leaves(
     precision='auto',        # 'auto' (bf16 or fp16 on a CUDA GPU, fp32 elsewhere), 'fp32', 'fp16' or 'bf16'
     channels_last='auto',    # channels-last tensors: True, False, or 'auto' (with mixed precision or a budget)
     out='leaves_out',        # folder for the model file, history, curves, lr_find plot and record
-    snapshots=False,         # also keep the model at the end of every SGDR cycle (a budget: the last phase runs as two cycles, a snapshot at each end); `leaves-train` averages the last two
+    snapshots=False,         # also keep the model at the end of every SGDR cycle; a budget runs its last phase as two cycles, a snapshot at each end, which `leaves-train` averages
     fixres=None,             # after training, re-estimate the batch-norm statistics at the kept size + this many px and predict there (0: at the kept size; `Learner.fixres`)
     record=True,             # the experiment record: True (`out/runs.db`), a database path, or False
     bars=None,               # progress bars: None (in a notebook or terminal), True, or False (plain lines)
@@ -726,11 +752,12 @@ def fit_leaves(
                 preds = _valid_preds(learn)
                 plain, probs = float(accuracy(*preds)), preds[0]  # the model file as it predicts: fp32, where mixed precision chose the epoch
                 keep_unsure_threshold(learn, out/'model.pt.gz', preds=preds)  # what prediction calls unsure
-                # the last two snapshots' average: fixed by the schedule, chosen on no row it scores
-                if saver.snapshots: snap = float(accuracy(*snapshot_valid_preds(learn, saver.snapshots[-2:])))
+                # the average of the ending phase's cycle-end snapshots: fixed by the schedule, chosen on no row it scores
+                if learn.leaves_averaged: snap = float(accuracy(*snapshot_valid_preds(learn, learn.leaves_averaged)))
             learn.leaves_result = _results(learn, run, history, saver, controller, s, first, show, out, lr=lr, seconds=round(time.time() - start, 1),
                                            lr_find_seconds=round(t_lr, 2), trainable_tensors=learn.leaves_trainable, kept_model=kept_model(saver),
-                                           fp32_valid_accuracy=plain, valid_probs=probs, fixres=fixres, snapshot_valid_accuracy=snap)
+                                           fp32_valid_accuracy=plain, valid_probs=probs, fixres=fixres, snapshot_valid_accuracy=snap,
+                                           averaged_snapshots=list(learn.leaves_averaged))
         except KeyboardInterrupt: raise _interrupted(saver, history, run, first, trained=True) from None
     return learn
 
