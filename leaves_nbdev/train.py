@@ -178,7 +178,7 @@ def _sgdr_cycle_ends(n_cycles, cycle_len, cycle_mult):
 @patch
 def fit_scheds(self:Learner, scheds:dict, n_epoch, cbs=None, until:PhaseClock=None):
     "fastai's `fit` under the schedules `scheds`: for `n_epoch` epochs (`ParamScheduler`), or on the phase's clock `until` (a `PhaseClock`: a budget's seconds, a replay's batches)"
-    if until is None: return self.fit(round(n_epoch), cbs=ParamScheduler(scheds) + L(cbs))  # (whole: `grow_to`'s two cycles of 2.5 epochs are 5.0)
+    if until is None: return self.fit(round(n_epoch), cbs=ParamScheduler(scheds) + L(cbs))  # (whole: cycles of `epochs/n_cycles` add up to 5.0, not 5)
     self.fit(until.n_epochs(len(self.dls.train)), cbs=until.with_scheds(scheds) + L(cbs))
 
 @patch
@@ -364,7 +364,7 @@ def grow_to(self:Learner, size, epochs, lr_max, bs=None, mom=None, cbs=None, lea
     self.leaves_recipe['size'] = size  # prediction resizes to the size the kept weights trained at
     while True:
         self.dls = self.dls_at(size, bs)
-        try: self.fit_sgdr_any_mult(n_cycles, epochs if n_cycles == 1 else epochs/n_cycles, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom, until=until); break
+        try: self.fit_sgdr_any_mult(n_cycles, epochs/n_cycles, lr_max=lr_max, cycle_mult=1, cbs=cbs, mom=mom, until=until); break
         except torch.OutOfMemoryError as e: why = ' '.join(str(e).split())[:200]
         self._end_cleanup()  # the batch, its predictions and loss: what held the memory
         if self.opt is not None: self.opt.zero_grad()
@@ -564,7 +564,7 @@ def fit_schedule(learn:Learner, lr, schedule:dict, mom=0.9, cbs=None, controller
     if c: c.plan_final(learn)
     if s.get('restart_epochs'):  # time for no final size: one more cycle, a warm restart, at this size
         n, kw = phase('restart', ends=not final())
-        learn.fit_sgdr_any_mult(n, s['restart_epochs'] if n == 1 else s['restart_epochs']/n, lr_max=lr_max, cycle_mult=1, mom=mom, **kw)
+        learn.fit_sgdr_any_mult(n, s['restart_epochs']/n, lr_max=lr_max, cycle_mult=1, mom=mom, **kw)
     if final():
         mixed = s.get('final_precision') not in (None, s['precision'])  # a budget's: the final size in the precision faster there
         if mixed: _set_precision(learn, _precision(s['final_precision'], warn=False))
