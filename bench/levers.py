@@ -142,16 +142,11 @@ def flip_tta_accuracy(learn, dl):
 
 def snapshot_average_accuracy(learn):
     "The snapshot average: the mean of the kept model's validation probabilities (at its size) and those of each snapshot (the model at the end of an SGDR cycle, at the size it trained at)"
-    import copy
-    from leaves_nbdev.models import read_leaves_model
-    state = copy.deepcopy(learn.model.state_dict())
-    try:
-        with learn.no_bar(), learn.no_logging():
-            probs, targs = learn.get_preds(dl=learn.dls.valid)
-            for f in learn.leaves_result['snapshots']:
-                d = read_leaves_model(f); learn.model.load_state_dict(d['state'])
-                probs = probs + learn.get_preds(dl=learn.dls_at(d['recipe']['size']).valid)[0]
-    finally: learn.model.load_state_dict(state)
+    from leaves_nbdev.train import weights_of
+    with learn.no_bar(), learn.no_logging():
+        probs, targs = learn.get_preds(dl=learn.dls.valid)
+        for f in learn.leaves_result['snapshots']:
+            with weights_of(learn, f): probs = probs + learn.get_preds(dl=learn.dls.valid)[0]
     return float(accuracy(probs, targs))
 
 def planned_passes(learn, dl, n):
@@ -160,16 +155,12 @@ def planned_passes(learn, dl, n):
 
 def snapshot_tta_accuracy(learn, files, n=4):
     "What `leaves-train --snapshots` submits, scored on the validation split: fastai's TTA (`n` augmented passes) of each snapshot in `files` (at the size it trained at), averaged"
-    import copy
-    from leaves_nbdev.models import read_leaves_model
-    state, probs = copy.deepcopy(learn.model.state_dict()), []
-    try:
-        with learn.no_bar(), learn.no_logging():
-            for f in files:
-                d = read_leaves_model(f); learn.model.load_state_dict(d['state'])
-                dl = learn.dls.valid if d['recipe']['size'] == learn.leaves_recipe['size'] else learn.dls_at(d['recipe']['size']).valid
-                p, targs = planned_passes(learn, dl, n); probs.append(p)
-    finally: learn.model.load_state_dict(state)
+    from leaves_nbdev.train import weights_of
+    probs = []
+    with learn.no_bar(), learn.no_logging():
+        for f in files:
+            with weights_of(learn, f): p, targs = planned_passes(learn, learn.dls.valid, n)
+            probs.append(p)
     return float(accuracy(torch.stack(probs).mean(0), targs))
 
 def prediction_levers(learn):
@@ -240,13 +231,13 @@ def main(path:str='../shared/data/leafsnap53',      # Kaggle-layout folder
                     with learn.no_bar(), learn.no_logging(): row['tta'] = float(accuracy(*learn.tta(dl=learn.dls.valid)))
                     if name == 'default' and not budget: row['snap_avg'] = snapshot_average_accuracy(learn); row.update(prediction_levers(learn))
                     n = row['tta_n'] = (r.get('plan') or {}).get('tta_n', 4)  # the TTA passes a budget's plan paid for
-                    if budget and r.get('snapshot_valid_accuracy') is not None:  # what `leaves-train --snapshots` submits: the last two snapshots averaged
-                        row.update(snap_avg=r['snapshot_valid_accuracy'], snap_tta=snapshot_tta_accuracy(learn, r['snapshots'][-2:]),
+                    if budget and r.get('averaged_snapshots'):  # what `leaves-train --snapshots` submits: the two cycle-end snapshots averaged
+                        row.update(snap_avg=r['snapshot_valid_accuracy'], snap_tta=snapshot_tta_accuracy(learn, r['averaged_snapshots']),
                                    kept_fp32=r['fp32_valid_accuracy'])
-                        row['submitted'] = row['snap_tta'] if n == 4 else snapshot_tta_accuracy(learn, r['snapshots'][-2:], n)
+                        row['submitted'] = row['snap_tta'] if n == 4 else snapshot_tta_accuracy(learn, r['averaged_snapshots'], n)
                     else:  # (before the re-estimation below changes the model)
                         with learn.no_bar(), learn.no_logging(): row['submitted'] = row['tta'] if n == 4 else float(accuracy(*planned_passes(learn, learn.dls.valid, n)))
-                    if budget and r.get('snapshot_valid_accuracy') is None:  # the package's own re-estimation (`Learner.fixres(0)`): the lever's inside its budget, the default's here, after it
+                    if budget and not r.get('averaged_snapshots'):  # the package's own re-estimation (`Learner.fixres(0)`): the lever's inside its budget, the default's here, after it
                         if r.get('fixres') is not None: row['fixres0'] = r['fp32_valid_accuracy']
                         else: row['kept_fp32'], row['fixres0'] = package_precise_bn(learn, seed)
                     elif not budget: row['precise_bn'], row['fixres32'] = fixres_accuracy(learn, 0), fixres_accuracy(learn, 32)
